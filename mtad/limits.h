@@ -1,0 +1,91 @@
+/*
+ * limits.h -- every limit mtad enforces, named once, with the RFC minimum it
+ * honours.  Code never spells these numbers itself.  Limits that an admin may
+ * change have a LIM_DEF_ default here and a directive in mtad.conf(5).
+ */
+#ifndef MTAD_LIMITS_H
+#define MTAD_LIMITS_H
+
+/* RFC 5321 4.5.3.1.4: a command line, verb to CRLF, is at most 512 octets. */
+#define LIM_CMD_LINE 512
+/*
+ * MAIL and RCPT may carry ESMTP parameters, which extend the line
+ * (RFC 5321 4.5.3.1.4 "SMTP extensions may be used to increase this limit";
+ * RFC 1870 +26, RFC 6152 +16, RFC 6531 +10, RFC 3461 +1000 for ORCPT/ENVID).
+ */
+#define LIM_CMD_LINE_PARAMS (LIM_CMD_LINE + 1052)
+/* RFC 5321 4.5.3.1.6: a text line of DATA, CRLF included. */
+#define LIM_TEXT_LINE 1000
+/* RFC 5321 4.5.3.1.1: local part of a mailbox. */
+#define LIM_LOCAL_PART 64
+/* RFC 5321 4.5.3.1.2: a domain name (in A-labels on the wire). */
+#define LIM_DOMAIN 255
+/* RFC 5321 4.5.3.1.3: a reverse or forward path, angle brackets included. */
+#define LIM_PATH 256
+/* A mailbox as we store it: local part, "@", domain (UTF-8 may be longer
+ * than the A-label form, RFC 6531). */
+#define LIM_MAILBOX (LIM_LOCAL_PART + 1 + LIM_DOMAIN)
+/* RFC 5321 6.3: a relay SHOULD refuse a message with "a large number" of
+ * Received: headers (at least 100 hops) as a mail loop. */
+#define LIM_HOPS 100
+/* An over-long line is discarded up to its LF; past this many bytes
+ * without one, the session is closed (a client that never ends a line). */
+#define LIM_LINE_DISCARD (64 * 1024)
+/* Digits accepted in a number on the wire (SIZE=...): 2^64 fits in 20. */
+#define LIM_NUMBER_DIGITS 20
+
+/* RFC 5321 4.5.3.1.8: a server must accept at least 100 recipients. */
+#define LIM_DEF_MAX_RECIPIENTS 1000
+#define LIM_MAX_RECIPIENTS 100000
+/* max_message_size default (bytes of DATA after dot-unstuffing).
+ * RFC 5321 4.5.3.1.7 asks for at least 64K octets. */
+#define LIM_DEF_MAX_MESSAGE_SIZE (35ULL * 1024 * 1024)
+#define LIM_MIN_MESSAGE_SIZE (64ULL * 1024)
+#define LIM_MAX_MESSAGE_SIZE (1024ULL * 1024 * 1024)
+/* Errors (4xx/5xx replies) a session may earn before 421 and close. */
+#define LIM_DEF_MAX_ERRORS 20
+/* Concurrent inbound sessions over all listeners; beyond: 421 and close. */
+#define LIM_DEF_MAX_SESSIONS 100
+#define LIM_MAX_SESSIONS 10000
+
+/* RFC 5321 4.5.3.2.7: the server waits at least 5 minutes for a command;
+ * 4.5.3.2.6 lets the client wait 3 minutes per data block, we wait 5. */
+#define LIM_DEF_TIMEOUT_COMMAND 300
+#define LIM_DEF_TIMEOUT_DATA 300
+/* RFC 5321 4.5.3.2.1-6: the client (delivery) side. */
+#define LIM_DEF_TIMEOUT_CONNECT 30
+#define LIM_DEF_TIMEOUT_GREETING 300
+#define LIM_DEF_TIMEOUT_MAIL 300
+#define LIM_DEF_TIMEOUT_RCPT 300
+#define LIM_DEF_TIMEOUT_DATA_INIT 120
+#define LIM_DEF_TIMEOUT_DATA_BLOCK 180
+#define LIM_DEF_TIMEOUT_DATA_END 600
+/* Longest configurable duration (queue_lifetime, retry steps): 1 year. */
+#define LIM_MAX_DURATION (366 * 86400)
+/* SIGTERM: sessions inside DATA may finish for this long, then get 421. */
+#define LIM_SHUTDOWN_GRACE 10
+/* Time to send a reply before the peer is considered gone. */
+#define LIM_SEND_TIMEOUT 60
+
+/* Config file: size of the whole file, one line, entries of a list. */
+#define LIM_CONF_FILE (1024 * 1024)
+#define LIM_CONF_LINE 4096
+#define LIM_CONF_ITEMS 1024
+#define LIM_CONF_ERRORS 100
+
+/* Queue IDs: characters of the random, URL-safe ID (5 bits each). */
+#define LIM_QUEUE_ID 12
+/* Session IDs in the log. */
+#define LIM_SESSION_ID 10
+/* A reply line we generate (RFC 5321 4.5.3.1.5: 512 octets with CRLF). */
+#define LIM_REPLY_LINE 512
+/* Bytes read from a client socket at once. */
+#define LIM_READ_CHUNK (64 * 1024)
+/* One log line, all fields included; longer values are cut with "...". */
+#define LIM_LOG_LINE 2048
+/* Jobs the writer commits in one transaction (group commit). */
+#define LIM_WRITER_BATCH 512
+/* Stack of a session or listener thread. */
+#define LIM_THREAD_STACK (256 * 1024)
+
+#endif
