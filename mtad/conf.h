@@ -1,0 +1,140 @@
+/*
+ * conf.h -- mtad.conf(5): parsed, validated, reference-counted.
+ *
+ * File format: one directive per line, words separated by blanks, `#` starts
+ * a comment.  Durations take s m h d (`30s`, `5m`, `5d`; a bare number is
+ * seconds); sizes take K M G (`50M`; a bare number is bytes).  Hosts are
+ * names, IPv4 literals or bracketed IPv6 literals, with `:PORT`.
+ *
+ * Parsing is pure (conf_parse: text in, struct conf or errors out); only
+ * conf_load reads the file and conf_check_files looks at the filesystem.
+ * Every error is reported as "FILE:LINE: message" and parsing goes on, so
+ * one run lists all of them.
+ *
+ * A running daemon holds the current configuration behind conf_current();
+ * sessions take a reference for their lifetime, so SIGHUP swaps in a new
+ * one without disturbing them.
+ */
+#ifndef MTAD_CONF_H
+#define MTAD_CONF_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "limits.h"
+
+enum listen_kind {
+	LISTEN_SMTP,		/* port 25: relay for trusted networks */
+	LISTEN_SUBMISSION,	/* port 587: STARTTLS + AUTH */
+	LISTEN_SUBMISSIONS,	/* port 465: implicit TLS + AUTH */
+};
+
+enum route_tls { ROUTE_TLS_NONE, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE, ROUTE_TLS_VERIFY };
+
+struct conf_listen {
+	char spec[LIM_DOMAIN + 16];	/* "127.0.0.1:2525", "[::1]:25" */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	enum listen_kind kind;
+	int line;
+};
+
+/* An IPv4 or IPv6 network; IPv4 is kept as IPv4-mapped IPv6. */
+struct conf_cidr {
+	unsigned char net[16];
+	unsigned prefix;	/* 0..128 over the mapped form */
+};
+
+struct conf_route {
+	char domain[LIM_DOMAIN + 1];	/* A-labels, lower case; "*" = any */
+	char host[LIM_DOMAIN + 1];	/* name or IP literal, no brackets */
+	unsigned port;
+	enum route_tls tls;
+	char *auth_user;		/* NULL: no AUTH */
+	char *auth_secret_file;
+	int line;
+};
+
+struct conf_limit {
+	char domain[LIM_DOMAIN + 1];	/* A-labels, lower case; "*" = default */
+	unsigned connections;		/* 0: not set */
+	unsigned rate;			/* messages per rate_period; 0: not set */
+	unsigned rate_period;		/* seconds: 60 or 3600 */
+	unsigned messages_per_connection; /* 0: not set */
+	int line;
+};
+
+/* Timeouts (seconds), `timeout NAME DURATION`; RFC 5321 4.5.3.2 defaults. */
+struct conf_timeouts {
+	unsigned command, data;				/* server side */
+	unsigned connect, greeting, mail, rcpt;		/* client side */
+	unsigned data_init, data_block, data_end;
+};
+
+struct conf_file {
+	char *path;
+	int line;
+};
+
+struct conf {
+	int refs;
+	char *path;
+	char hostname[LIM_DOMAIN + 1];
+	char *state_dir;
+	struct conf_listen *listens;
+	size_t nlistens;
+	struct conf_cidr *trusted;
+	size_t ntrusted;
+	struct conf_file tls_cert, tls_key, tls_ca;
+	unsigned long long max_message_size;
+	unsigned max_recipients;
+	unsigned max_errors;
+	unsigned max_sessions;
+	struct conf_route *routes;
+	size_t nroutes;
+	unsigned mx_port;
+	char resolver[64];		/* "" = system resolv.conf; "IP@PORT" */
+	unsigned *retry;		/* seconds; the last one repeats */
+	size_t nretry;
+	unsigned queue_lifetime;
+	struct conf_limit *limits;
+	size_t nlimits;
+	struct conf_timeouts timeout;
+};
+
+/* Errors collected while parsing: "FILE:LINE: message" each. */
+struct conf_errors {
+	char *msgs[LIM_CONF_ERRORS];
+	size_t n;
+	size_t dropped;		/* past LIM_CONF_ERRORS */
+};
+
+#define CONF_DEFAULT_PATH "/etc/mtad/mtad.conf"
+#define CONF_DEFAULT_STATE_DIR "/var/lib/mtad"
+
+/*
+ * Parse `text` (len bytes) read from `path`.  `hostname` is the default for
+ * the `hostname` directive.  Returns a conf with refs = 1, or NULL with
+ * errs filled in (never both a conf and errors).
+ */
+struct conf *conf_parse(const char *path, const char *text, size_t len,
+    const char *hostname, struct conf_errors *errs);
+/* Read and parse `path`, then check the files it names exist.  Uses the
+ * system host name as default.  NULL with errs on any error. */
+struct conf *conf_load(const char *path, struct conf_errors *errs);
+/* Check that the files named (tls_cert, tls_key, tls_ca, auth secrets) are
+ * readable; errors are appended to errs.  Returns the number added. */
+size_t conf_check_files(const struct conf *c, struct conf_errors *errs);
+
+void conf_errors_free(struct conf_errors *errs);
+
+void conf_ref(struct conf *c);
+void conf_unref(struct conf *c);
+
+/* The daemon's current configuration (a new reference), and its swap. */
+struct conf *conf_current(void);
+void conf_set_current(struct conf *c);	/* takes over the caller's reference */
+
+const char *conf_listen_kind_name(enum listen_kind k);
+
+#endif
