@@ -1,0 +1,41 @@
+/*
+ * policy.h -- who may send what through this relay.  Pure decisions:
+ *
+ *   - clients in `trusted` networks may relay to any domain;
+ *   - on submission listeners, MAIL needs AUTH first (530);
+ *   - anyone else gets "550 5.7.1 Relay access denied" at RCPT, because
+ *     this relay has no local domains of its own.
+ *
+ * Later: authenticated users and their sender domains, the suppression list.
+ */
+#ifndef MTAD_POLICY_H
+#define MTAD_POLICY_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "conf.h"
+
+struct policy_client {
+	int trusted;
+	int authenticated;
+	enum listen_kind listener;
+};
+
+/* A verdict: code 0 means accept; otherwise the full reply text
+ * ("550 5.7.1 ...") is in reply. */
+struct policy_verdict {
+	int code;
+	char reply[LIM_REPLY_LINE];
+};
+
+/* Is the client address (AF_INET or AF_INET6) inside a `trusted` network? */
+int policy_client_trusted(const struct conf *c, const struct sockaddr *sa);
+
+void policy_mail(const struct policy_client *pc, const struct addr *sender,
+    struct policy_verdict *v);
+void policy_rcpt(const struct policy_client *pc, const struct addr *rcpt,
+    struct policy_verdict *v);
+
+#endif

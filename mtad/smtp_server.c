@@ -1,0 +1,902 @@
+/*
+ * smtp_server.c -- the inbound ESMTP state machine (contract in
+ * smtp_server.h).  Commands are rows of smtp_cmds[]: verb, the states it is
+ * allowed in, flags, handler.  Input is split into lines here; DATA lines
+ * go through smtp_data_line(), which owns the framing rules against SMTP
+ * smuggling (RFC 5321 2.3.8, 4.1.1.4).
+ */
+#include "smtp_server.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addr.h"
+#include "log.h"
+#include "policy.h"
+#include "str.h"
+#include "xalloc.h"
+
+#define SMTP_LINE_MAX \
+	(LIM_CMD_LINE_PARAMS > LIM_TEXT_LINE ? LIM_CMD_LINE_PARAMS : LIM_TEXT_LINE)
+
+/* Why a message in DATA is refused; the first reason met wins. */
+enum smtp_bad {
+	SMTP_BAD_NONE,
+	SMTP_BAD_BARE_LF,
+	SMTP_BAD_BARE_CR,
+	SMTP_BAD_NUL,
+	SMTP_BAD_LONG_LINE,
+	SMTP_BAD_TOO_BIG,
+	SMTP_BAD_LOOP,
+};
+
+struct smtp_server {
+	struct smtp_env env;
+	enum smtp_state state;
+	int esmtp;			/* EHLO (not HELO) was used */
+	char helo[LIM_DOMAIN + 1];
+	struct buf out;
+	struct smtp_txn txn;
+	struct smtp_counts counts;
+	/* the line being assembled across reads */
+	char line[SMTP_LINE_MAX + 1];
+	size_t linelen;
+	int overflow;			/* line passed SMTP_LINE_MAX: discarding */
+	size_t discarded;		/* bytes of it thrown away so far */
+	/* DATA state */
+	enum smtp_bad bad;
+	int prev_crlf;			/* the previous data line ended in CRLF */
+	int in_header;			/* still in the header section */
+	unsigned hops;			/* Received: headers seen */
+};
+
+/* ---- replies ---- */
+
+static void smtp_reply(struct smtp_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Queue one reply line (fmt has no CRLF).  4xx/5xx count as errors; past
+ * max_errors the session ends with 421. */
+static void
+smtp_reply(struct smtp_server *s, const char *fmt, ...)
+{
+	char line[LIM_REPLY_LINE];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (str_vfmt(line, sizeof line - 2, fmt, ap) < 0)
+		line[sizeof line - 3] = '\0';	/* cut, never overflow */
+	va_end(ap);
+	(void)buf_puts(&s->out, line);
+	(void)buf_append(&s->out, "\r\n", 2);
+	if ((line[0] != '4' && line[0] != '5') || s->state == SMTP_S_CLOSED)
+		return;
+	s->counts.errors++;
+	if (s->counts.errors >= s->env.max_errors) {
+		struct logline l;
+
+		log_begin(&l, s->env.session_id, "too_many_errors");
+		log_num(&l, "errors", s->counts.errors);
+		log_end(&l);
+		s->state = SMTP_S_CLOSED;
+		smtp_reply(s, "421 4.7.0 %s Error: too many errors", s->env.hostname);
+	}
+}
+
+static void
+smtp_close(struct smtp_server *s)
+{
+	s->state = SMTP_S_CLOSED;
+}
+
+static void
+smtp_log_reject(struct smtp_server *s, const char *cmd, const char *arg,
+    const char *reply)
+{
+	struct logline l;
+
+	log_begin(&l, s->env.session_id, "reject");
+	log_str(&l, "cmd", cmd);
+	log_str(&l, "arg", arg);
+	log_str(&l, "client", s->env.client_addr);
+	log_str(&l, "reply", reply);
+	log_end(&l);
+}
+
+/* ---- transactions ---- */
+
+static void
+smtp_txn_reset(struct smtp_server *s)
+{
+	struct smtp_txn *t = &s->txn;
+	size_t i;
+
+	free(t->sender);
+	for (i = 0; i < t->nrcpts; i++) {
+		free(t->rcpts[i].mailbox);
+		free(t->rcpts[i].domain);
+	}
+	free(t->rcpts);
+	buf_reset(&t->msg, 64 * 1024);
+	t->msg.max = (size_t)s->env.max_message_size + 4096;
+	t->sender = NULL;
+	t->rcpts = NULL;
+	t->nrcpts = t->rcpts_cap = 0;
+	t->body = SMTP_BODY_UNSPEC;
+	t->smtputf8 = 0;
+	t->declared_size = t->size = 0;
+	t->queue_id[0] = '\0';
+	t->received_at = 0;
+	if (s->state != SMTP_S_GREET && s->state != SMTP_S_CLOSED)
+		s->state = SMTP_S_IDLE;
+}
+
+/* ---- EHLO / HELO ---- */
+
+/* The EHLO/HELO argument: a domain or address literal; we accept any
+ * printable ASCII word of at most LIM_DOMAIN octets. */
+static int
+smtp_helo_ok(const char *arg)
+{
+	size_t n = strlen(arg), i;
+
+	if (n == 0 || n > LIM_DOMAIN)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (arg[i] < 0x21 || arg[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int
+smtp_greet(struct smtp_server *s, const char *verb, const char *arg)
+{
+	if (!smtp_helo_ok(arg)) {
+		smtp_reply(s, "501 5.5.4 Syntax: %s hostname", verb);
+		return -1;
+	}
+	(void)str_copy(s->helo, sizeof s->helo, arg);
+	s->state = SMTP_S_IDLE;
+	smtp_txn_reset(s);
+	return 0;
+}
+
+static void
+smtp_cmd_ehlo(struct smtp_server *s, char *arg, int pending)
+{
+	(void)pending;
+	s->counts.ehlo++;
+	if (smtp_greet(s, "EHLO", arg) < 0)
+		return;
+	s->esmtp = 1;
+	smtp_reply(s, "250-%s", s->env.hostname);
+	smtp_reply(s, "250-PIPELINING");
+	smtp_reply(s, "250-SIZE %llu", s->env.max_message_size);
+	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
+	smtp_reply(s, "250-8BITMIME");
+	smtp_reply(s, "250 SMTPUTF8");
+}
+
+static void
+smtp_cmd_helo(struct smtp_server *s, char *arg, int pending)
+{
+	(void)pending;
+	s->counts.helo++;
+	if (smtp_greet(s, "HELO", arg) < 0)
+		return;
+	s->esmtp = 0;
+	smtp_reply(s, "250 %s", s->env.hostname);
+}
+
+/* ---- MAIL ---- */
+
+struct smtp_mail_params {
+	enum smtp_body body;
+	int smtputf8;
+	unsigned long long size;
+	int seen_body, seen_size;
+};
+
+/* One ESMTP parameter of MAIL; on error the reply is queued, -1. */
+static int
+smtp_mail_param(struct smtp_server *s, char *kw, char *val,
+    struct smtp_mail_params *mp)
+{
+	if (strcasecmp(kw, "SIZE") == 0 && val && !mp->seen_size) {
+		mp->seen_size = 1;
+		if (strlen(val) > LIM_NUMBER_DIGITS ||
+		    str_to_u64(val, ~0ULL, &mp->size) < 0) {
+			smtp_reply(s, "501 5.5.4 Bad SIZE= value");
+			return -1;
+		}
+		if (mp->size > s->env.max_message_size) {
+			smtp_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcasecmp(kw, "BODY") == 0 && val && !mp->seen_body) {
+		mp->seen_body = 1;
+		if (strcasecmp(val, "7BIT") == 0)
+			mp->body = SMTP_BODY_7BIT;
+		else if (strcasecmp(val, "8BITMIME") == 0)
+			mp->body = SMTP_BODY_8BITMIME;
+		else {
+			smtp_reply(s, "501 5.5.4 BODY= must be 7BIT or 8BITMIME");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcasecmp(kw, "SMTPUTF8") == 0 && !val && !mp->smtputf8) {
+		mp->smtputf8 = 1;
+		return 0;
+	}
+	smtp_reply(s, "555 5.5.4 Unsupported option: %s", kw);
+	return -1;
+}
+
+/* "KEY[=VALUE] KEY[=VALUE] ..." after a path; NULL fn rejects any. */
+static int
+smtp_params(struct smtp_server *s, char *p, struct smtp_mail_params *mp)
+{
+	char *kw, *val, *save = NULL;
+
+	if (*p != '\0' && *p != ' ') {
+		smtp_reply(s, "501 5.5.4 Syntax error after the address");
+		return -1;
+	}
+	for (kw = strtok_r(p, " ", &save); kw; kw = strtok_r(NULL, " ", &save)) {
+		if ((val = strchr(kw, '=')) != NULL)
+			*val++ = '\0';
+		if (!s->esmtp || mp == NULL) {
+			smtp_reply(s, "555 5.5.4 Unsupported option: %s", kw);
+			return -1;
+		}
+		if (smtp_mail_param(s, kw, val, mp) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Skip "FROM:"/"TO:" and optional blanks (a common RFC 821 leniency). */
+static char *
+smtp_path_start(char *arg, const char *prefix)
+{
+	size_t n = str_iprefix(arg, prefix);
+
+	if (n == 0)
+		return NULL;
+	for (arg += n; *arg == ' '; arg++)
+		;
+	return arg;
+}
+
+static void
+smtp_cmd_mail(struct smtp_server *s, char *arg, int pending)
+{
+	struct smtp_mail_params mp = { SMTP_BODY_UNSPEC, 0, 0, 0, 0 };
+	struct policy_client pc = { s->env.client_trusted, 0, s->env.listener };
+	struct policy_verdict v;
+	struct addr a;
+	enum addr_err e;
+	char *p;
+	size_t end;
+
+	(void)pending;
+	s->counts.mail++;
+	if ((p = smtp_path_start(arg, "FROM:")) == NULL ||
+	    (e = addr_parse_path(p, 1, 0, &a, &end)) == ADDR_NO_BRACKETS) {
+		smtp_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	if (e != ADDR_OK) {
+		smtp_reply(s, "501 5.1.7 Bad sender address: %s", addr_strerror(e));
+		return;
+	}
+	if (smtp_params(s, p + end, &mp) < 0)
+		return;
+	if (a.utf8 && !mp.smtputf8) {
+		smtp_reply(s, "553 5.6.7 Non-ASCII sender address needs SMTPUTF8");
+		return;
+	}
+	policy_mail(&pc, &a, &v);
+	if (v.code != 0) {
+		smtp_reply(s, "%s", v.reply);
+		smtp_log_reject(s, "MAIL", a.mailbox, v.reply);
+		return;
+	}
+	s->txn.sender = xstrdup(a.mailbox);
+	s->txn.body = mp.body;
+	s->txn.smtputf8 = mp.smtputf8;
+	s->txn.declared_size = mp.size;
+	s->state = SMTP_S_MAIL;
+	smtp_reply(s, "250 2.1.0 Ok");
+}
+
+/* ---- RCPT ---- */
+
+/* Same mailbox already in the transaction?  Local parts compare exactly,
+ * domains in their A-label form. */
+static int
+smtp_rcpt_dup(const struct smtp_txn *t, const char *mailbox, const char *domain)
+{
+	const char *at = strrchr(mailbox, '@');
+	size_t local = at ? (size_t)(at - mailbox) : strlen(mailbox), i;
+
+	for (i = 0; i < t->nrcpts; i++) {
+		const char *m = t->rcpts[i].mailbox, *mat = strrchr(m, '@');
+		size_t mlocal = mat ? (size_t)(mat - m) : strlen(m);
+
+		if (mlocal == local && memcmp(m, mailbox, local) == 0 &&
+		    strcmp(t->rcpts[i].domain, domain) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+smtp_rcpt_add(struct smtp_server *s, const char *mailbox, const char *domain)
+{
+	struct smtp_txn *t = &s->txn;
+
+	if (smtp_rcpt_dup(t, mailbox, domain))
+		return;
+	t->rcpts = xgrow(t->rcpts, &t->rcpts_cap, t->nrcpts + 1, sizeof *t->rcpts);
+	t->rcpts[t->nrcpts].mailbox = xstrdup(mailbox);
+	t->rcpts[t->nrcpts].domain = xstrdup(domain);
+	t->nrcpts++;
+}
+
+/* <Postmaster> without a domain is ours (RFC 5321 4.1.1.3). */
+static void
+smtp_rcpt_postmaster(struct smtp_server *s, struct addr *a)
+{
+	(void)str_fmt(a->mailbox, sizeof a->mailbox, "postmaster@%s", s->env.hostname);
+	(void)str_copy(a->domain_ascii, sizeof a->domain_ascii, s->env.hostname);
+	str_lower(a->domain_ascii);
+}
+
+static void
+smtp_cmd_rcpt(struct smtp_server *s, char *arg, int pending)
+{
+	struct policy_client pc = { s->env.client_trusted, 0, s->env.listener };
+	struct policy_verdict v;
+	struct addr a;
+	enum addr_err e;
+	char *p;
+	size_t end;
+
+	(void)pending;
+	s->counts.rcpt++;
+	if ((p = smtp_path_start(arg, "TO:")) == NULL ||
+	    (e = addr_parse_path(p, 0, 1, &a, &end)) == ADDR_NO_BRACKETS) {
+		smtp_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	if (e != ADDR_OK) {
+		smtp_reply(s, "501 5.1.3 Bad recipient address: %s", addr_strerror(e));
+		return;
+	}
+	if (smtp_params(s, p + end, NULL) < 0)
+		return;
+	if (a.utf8 && !s->txn.smtputf8) {
+		smtp_reply(s, "553 5.6.7 Non-ASCII recipient address needs SMTPUTF8");
+		return;
+	}
+	if (s->txn.nrcpts >= s->env.max_recipients) {
+		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if (a.postmaster)
+		smtp_rcpt_postmaster(s, &a);
+	policy_rcpt(&pc, &a, &v);
+	if (v.code != 0) {
+		smtp_reply(s, "%s", v.reply);
+		smtp_log_reject(s, "RCPT", a.mailbox, v.reply);
+		return;
+	}
+	smtp_rcpt_add(s, a.mailbox, a.domain_ascii);
+	s->state = SMTP_S_RCPT;
+	smtp_reply(s, "250 2.1.5 Ok");
+}
+
+/* ---- DATA ---- */
+
+/* RFC 5322 date: "Thu, 26 Nov 2026 09:48:18 +0000" (always UTC). */
+static void
+smtp_date(time_t t, char *out, size_t size)
+{
+	static const char *wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	(void)str_fmt(out, size, "%s, %d %s %d %02d:%02d:%02d +0000", wd[tm.tm_wday],
+	    tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* RFC 5321 4.4 trace header, first line of the stored message. */
+static void
+smtp_received(struct smtp_server *s)
+{
+	struct smtp_txn *t = &s->txn;
+	const char *proto = t->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	char date[64];
+	int v6 = strchr(s->env.client_addr, ':') != NULL;
+
+	smtp_date(t->received_at, date, sizeof date);
+	(void)buf_printf(&t->msg, "Received: from %s ([%s%s])\r\n\tby %s (mtad) with %s id %s",
+	    s->helo, v6 ? "IPv6:" : "", s->env.client_addr, s->env.hostname, proto,
+	    t->queue_id);
+	if (t->nrcpts == 1)
+		(void)buf_printf(&t->msg, "\r\n\tfor <%s>", t->rcpts[0].mailbox);
+	(void)buf_printf(&t->msg, "; %s\r\n", date);
+}
+
+static void
+smtp_cmd_data(struct smtp_server *s, char *arg, int pending)
+{
+	s->counts.data++;
+	if (*arg != '\0') {
+		smtp_reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (s->state == SMTP_S_IDLE) {
+		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (s->state == SMTP_S_MAIL) {
+		smtp_reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	if (pending) {
+		/* RFC 2920 3.1: DATA ends a group; data sent before our 354
+		 * is a broken or hostile client. */
+		smtp_log_reject(s, "DATA", "", "improper pipelining");
+		smtp_close(s);
+		smtp_reply(s, "554 5.5.0 Error: improper use of SMTP command pipelining");
+		return;
+	}
+	s->env.new_queue_id(s->env.ctx, s->txn.queue_id, sizeof s->txn.queue_id);
+	s->txn.received_at = s->env.now(s->env.ctx);
+	smtp_received(s);
+	s->state = SMTP_S_DATA;
+	s->bad = SMTP_BAD_NONE;
+	s->prev_crlf = 1;
+	s->in_header = 1;
+	s->hops = 0;
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+smtp_data_bad(struct smtp_server *s, enum smtp_bad why)
+{
+	if (s->bad == SMTP_BAD_NONE)
+		s->bad = why;
+}
+
+static const char *
+smtp_bad_reply(enum smtp_bad why)
+{
+	switch (why) {
+	case SMTP_BAD_BARE_LF:
+		return "554 5.6.0 Error: bare <LF> in message data (RFC 5321 2.3.8)";
+	case SMTP_BAD_BARE_CR:
+		return "554 5.6.0 Error: bare <CR> in message data (RFC 5321 2.3.8)";
+	case SMTP_BAD_NUL:
+		return "554 5.6.0 Error: NUL byte in message data";
+	case SMTP_BAD_LONG_LINE:
+		return "554 5.6.0 Error: text line longer than 1000 octets (RFC 5321 4.5.3.1.6)";
+	case SMTP_BAD_TOO_BIG:
+		return "552 5.3.4 Error: message size exceeds fixed limit";
+	case SMTP_BAD_LOOP:
+		return "554 5.4.6 Error: too many Received: headers, mail loop?";
+	case SMTP_BAD_NONE:
+		break;
+	}
+	return "554 5.6.0 Error: message refused";
+}
+
+/* The "." line: refuse a bad message, or hand a good one to the driver. */
+static void
+smtp_data_end(struct smtp_server *s)
+{
+	const char *reply;
+
+	if (s->bad == SMTP_BAD_NONE) {
+		s->state = SMTP_S_STORE;
+		return;
+	}
+	reply = smtp_bad_reply(s->bad);
+	smtp_log_reject(s, "DATA", s->txn.queue_id, reply);
+	smtp_txn_reset(s);
+	smtp_reply(s, "%s", reply);
+}
+
+/*
+ * One line of message data, `len` bytes without its LF.  A line ends the
+ * message only when it is exactly "." CR LF and the line before it also
+ * ended in CR LF; any line ending in a bare LF, or holding a bare CR or a
+ * NUL, marks the whole message refused.
+ */
+static void
+smtp_data_line(struct smtp_server *s, const char *line, size_t len, int overflow)
+{
+	struct smtp_txn *t = &s->txn;
+	int crlf = len > 0 && line[len - 1] == '\r';
+	size_t text = crlf ? len - 1 : len, dot;
+
+	if (crlf && s->prev_crlf && text == 1 && line[0] == '.' && !overflow) {
+		smtp_data_end(s);
+		return;
+	}
+	if (!crlf)
+		smtp_data_bad(s, SMTP_BAD_BARE_LF);
+	if (memchr(line, '\r', text) != NULL)
+		smtp_data_bad(s, SMTP_BAD_BARE_CR);
+	if (memchr(line, '\0', len) != NULL)
+		smtp_data_bad(s, SMTP_BAD_NUL);
+	if (overflow || len + 1 > LIM_TEXT_LINE)
+		smtp_data_bad(s, SMTP_BAD_LONG_LINE);
+	s->prev_crlf = crlf;
+	if (s->in_header) {
+		if (text == 0)
+			s->in_header = 0;
+		else if (str_iprefix(line, "Received:") && ++s->hops > LIM_HOPS)
+			smtp_data_bad(s, SMTP_BAD_LOOP);
+	}
+	dot = len > 0 && line[0] == '.';
+	t->size += len + 1 - dot;
+	if (t->size > s->env.max_message_size)
+		smtp_data_bad(s, SMTP_BAD_TOO_BIG);
+	if (s->bad != SMTP_BAD_NONE)
+		return;
+	if (buf_append(&t->msg, line + dot, len - dot) < 0 ||
+	    buf_append(&t->msg, "\n", 1) < 0)
+		smtp_data_bad(s, SMTP_BAD_TOO_BIG);
+}
+
+/* ---- the other commands ---- */
+
+static void
+smtp_cmd_rset(struct smtp_server *s, char *arg, int pending)
+{
+	(void)arg;
+	(void)pending;
+	s->counts.rset++;
+	smtp_txn_reset(s);
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtp_cmd_noop(struct smtp_server *s, char *arg, int pending)
+{
+	(void)arg;
+	(void)pending;
+	s->counts.other++;
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+smtp_cmd_quit(struct smtp_server *s, char *arg, int pending)
+{
+	(void)arg;
+	(void)pending;
+	s->counts.quit++;
+	smtp_close(s);
+	smtp_reply(s, "221 2.0.0 Bye");
+}
+
+static void
+smtp_cmd_vrfy(struct smtp_server *s, char *arg, int pending)
+{
+	(void)arg;
+	(void)pending;
+	s->counts.other++;
+	smtp_reply(s, "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void
+smtp_cmd_expn(struct smtp_server *s, char *arg, int pending)
+{
+	(void)arg;
+	(void)pending;
+	s->counts.other++;
+	smtp_reply(s, "502 5.5.1 Error: EXPN not supported");
+}
+
+static void
+smtp_cmd_help(struct smtp_server *s, char *arg, int pending)
+{
+	(void)arg;
+	(void)pending;
+	s->counts.other++;
+	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+}
+
+/* A web client talking to an SMTP port: not an SMTP error, just goodbye. */
+static void
+smtp_cmd_http(struct smtp_server *s, char *arg, int pending)
+{
+	(void)arg;
+	(void)pending;
+	smtp_log_reject(s, "HTTP", "", "HTTP request on an SMTP port");
+	smtp_close(s);
+	smtp_reply(s, "221 2.7.0 Error: this is an SMTP server, not HTTP");
+}
+
+#define ST(x) (1u << SMTP_S_##x)
+#define ST_ANY (ST(GREET) | ST(IDLE) | ST(MAIL) | ST(RCPT))
+#define ST_TXN (ST(IDLE) | ST(MAIL) | ST(RCPT))
+
+enum {
+	CMD_ARG = 1,	/* an argument is required */
+	CMD_NOARG = 2,	/* no argument allowed */
+	CMD_PARAMS = 4,	/* line may exceed 512 octets (ESMTP parameters) */
+};
+
+struct smtp_cmd {
+	const char *verb;
+	unsigned states;
+	unsigned flags;
+	void (*fn)(struct smtp_server *, char *arg, int pending);
+};
+
+static const struct smtp_cmd smtp_cmds[] = {
+	{ "EHLO", ST_ANY, CMD_ARG, smtp_cmd_ehlo },
+	{ "HELO", ST_ANY, CMD_ARG, smtp_cmd_helo },
+	{ "MAIL", ST(IDLE), CMD_ARG | CMD_PARAMS, smtp_cmd_mail },
+	{ "RCPT", ST(MAIL) | ST(RCPT), CMD_ARG | CMD_PARAMS, smtp_cmd_rcpt },
+	{ "DATA", ST_TXN, 0, smtp_cmd_data },
+	{ "RSET", ST_ANY, CMD_NOARG, smtp_cmd_rset },
+	{ "NOOP", ST_ANY, 0, smtp_cmd_noop },
+	{ "QUIT", ST_ANY, CMD_NOARG, smtp_cmd_quit },
+	{ "VRFY", ST_ANY, CMD_ARG, smtp_cmd_vrfy },
+	{ "EXPN", ST_ANY, 0, smtp_cmd_expn },
+	{ "HELP", ST_ANY, 0, smtp_cmd_help },
+	{ "GET", ST_ANY, 0, smtp_cmd_http },
+	{ "POST", ST_ANY, 0, smtp_cmd_http },
+	{ "HEAD", ST_ANY, 0, smtp_cmd_http },
+	{ "CONNECT", ST_ANY, 0, smtp_cmd_http },
+};
+
+static const struct smtp_cmd *
+smtp_cmd_find(const char *verb, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof smtp_cmds / sizeof smtp_cmds[0]; i++)
+		if (strlen(smtp_cmds[i].verb) == n && str_iprefix(verb, smtp_cmds[i].verb))
+			return &smtp_cmds[i];
+	return NULL;
+}
+
+/* ---- dispatch ---- */
+
+/*
+ * A command line must end in CR LF and hold no other CR, LF or NUL.  After
+ * a bare LF we cannot know where the client thinks its lines end (that is
+ * what SMTP smuggling plays on), so the session ends there.
+ */
+static int
+smtp_framing_ok(struct smtp_server *s, const char *line, size_t len, int overflow)
+{
+	const char *why = NULL;
+
+	if (overflow) {
+		why = "500 5.5.2 Error: line too long";
+	} else if (len == 0 || line[len - 1] != '\r') {
+		smtp_log_reject(s, "?", "", "bare <LF>");
+		smtp_close(s);
+		smtp_reply(s, "500 5.5.2 Error: bare <LF> received");
+		return 0;
+	} else if (memchr(line, '\r', len - 1) != NULL)
+		why = "500 5.5.2 Error: bare <CR> received";
+	else if (memchr(line, '\0', len) != NULL)
+		why = "500 5.5.2 Error: NUL byte received";
+	if (why == NULL)
+		return 1;
+	smtp_log_reject(s, "?", "", why);
+	smtp_reply(s, "%s", why);
+	return 0;
+}
+
+/* One command line (`len` bytes with its CR, without LF); `pending` says
+ * more input follows it in the same read (RFC 2920 groups). */
+static void
+smtp_command(struct smtp_server *s, char *line, size_t len, int overflow, int pending)
+{
+	const struct smtp_cmd *c;
+	size_t vlen, alen;
+	char *arg;
+
+	if (!smtp_framing_ok(s, line, len, overflow))
+		return;
+	line[--len] = '\0';
+	vlen = strcspn(line, " ");
+	if ((c = smtp_cmd_find(line, vlen)) == NULL) {
+		s->counts.other++;
+		smtp_reply(s, vlen ? "500 5.5.2 Error: command not recognized" :
+		    "500 5.5.2 Error: empty command");
+		return;
+	}
+	if (len + 2 > LIM_CMD_LINE && !(c->flags & CMD_PARAMS)) {
+		smtp_reply(s, "500 5.5.2 Error: line too long");
+		return;
+	}
+	for (arg = line + vlen; *arg == ' '; arg++)
+		;
+	for (alen = strlen(arg); alen > 0 && arg[alen - 1] == ' '; alen--)
+		arg[alen - 1] = '\0';
+	if ((c->flags & CMD_ARG) && alen == 0) {
+		smtp_reply(s, "501 5.5.4 Syntax: %s requires an argument", c->verb);
+		return;
+	}
+	if ((c->flags & CMD_NOARG) && alen != 0) {
+		smtp_reply(s, "501 5.5.4 Syntax: %s takes no argument", c->verb);
+		return;
+	}
+	if (!(c->states & (1u << s->state))) {
+		smtp_reply(s, s->state == SMTP_S_GREET ? "503 5.5.1 Error: send HELO/EHLO first" :
+		    "503 5.5.1 Error: bad sequence of commands");
+		return;
+	}
+	c->fn(s, arg, pending);
+}
+
+/* Add n bytes to the line being assembled; past SMTP_LINE_MAX only the
+ * last byte is kept (in the last slot), so CR-LF framing stays known. */
+static void
+smtp_line_append(struct smtp_server *s, const char *data, size_t n)
+{
+	if (s->overflow || s->linelen + n > SMTP_LINE_MAX) {
+		s->overflow = 1;
+		s->discarded += n;
+		if (n > 0) {
+			s->linelen = SMTP_LINE_MAX;
+			s->line[SMTP_LINE_MAX - 1] = data[n - 1];
+		}
+		return;
+	}
+	memcpy(s->line + s->linelen, data, n);
+	s->linelen += n;
+}
+
+/* Consume one line, or the start of one, from data; returns bytes used. */
+static size_t
+smtp_take(struct smtp_server *s, const char *data, size_t len)
+{
+	const char *nl = memchr(data, '\n', len);
+	size_t n = nl ? (size_t)(nl - data) : len;
+
+	if (s->state == SMTP_S_DATA && nl && s->linelen == 0 && !s->overflow) {
+		smtp_data_line(s, data, n, 0);	/* whole line in the input */
+		return n + 1;
+	}
+	smtp_line_append(s, data, n);
+	if (nl == NULL)
+		return len;
+	s->line[s->linelen] = '\0';
+	if (s->state == SMTP_S_DATA)
+		smtp_data_line(s, s->line, s->linelen, s->overflow);
+	else
+		smtp_command(s, s->line, s->linelen, s->overflow, n + 1 < len);
+	s->linelen = 0;
+	s->overflow = 0;
+	s->discarded = 0;
+	return n + 1;
+}
+
+enum smtp_action
+smtp_server_input(struct smtp_server *s, const char *data, size_t len, size_t *used)
+{
+	size_t off = 0;
+
+	while (off < len && s->state < SMTP_S_STORE)
+		off += smtp_take(s, data + off, len - off);
+	*used = off;
+	/* Bound what a client that never ends a line or a message costs us. */
+	if (s->discarded > LIM_LINE_DISCARD) {
+		smtp_log_reject(s, "?", "", "line without end");
+		smtp_close(s);
+		smtp_reply(s, "500 5.5.2 Error: line too long");
+	} else if (s->state == SMTP_S_DATA && s->txn.size > 2 * s->env.max_message_size) {
+		smtp_log_reject(s, "DATA", s->txn.queue_id, "message without end");
+		smtp_close(s);
+		smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
+	}
+	if (s->state == SMTP_S_CLOSED)
+		return SMTP_ACT_CLOSE;
+	return s->state == SMTP_S_STORE ? SMTP_ACT_STORE : SMTP_ACT_MORE;
+}
+
+/* ---- life cycle and the driver's calls ---- */
+
+struct smtp_server *
+smtp_server_new(const struct smtp_env *env)
+{
+	struct smtp_server *s = xcalloc(1, sizeof *s);
+
+	s->env = *env;
+	s->state = SMTP_S_GREET;
+	buf_init(&s->out, 64 * 1024);
+	buf_init(&s->txn.msg, (size_t)env->max_message_size + 4096);
+	smtp_reply(s, "220 %s ESMTP mtad", env->hostname);
+	return s;
+}
+
+void
+smtp_server_free(struct smtp_server *s)
+{
+	if (s == NULL)
+		return;
+	s->state = SMTP_S_CLOSED;
+	smtp_txn_reset(s);
+	buf_free(&s->txn.msg);
+	buf_free(&s->out);
+	free(s);
+}
+
+const struct smtp_txn *
+smtp_server_txn(const struct smtp_server *s)
+{
+	return s->state == SMTP_S_STORE ? &s->txn : NULL;
+}
+
+void
+smtp_server_stored(struct smtp_server *s, int ok)
+{
+	char id[LIM_QUEUE_ID + 1];
+
+	if (s->state != SMTP_S_STORE)
+		fatalx("smtp_server_stored in state %d", s->state);
+	(void)str_copy(id, sizeof id, s->txn.queue_id);
+	smtp_txn_reset(s);
+	if (ok) {
+		s->counts.accepted++;
+		smtp_reply(s, "250 2.0.0 Ok: queued as %s", id);
+	} else {
+		smtp_reply(s, "451 4.3.0 Error: queue write failed, try again later");
+	}
+}
+
+struct buf *
+smtp_server_output(struct smtp_server *s)
+{
+	return &s->out;
+}
+
+enum smtp_state
+smtp_server_state(const struct smtp_server *s)
+{
+	return s->state;
+}
+
+const char *
+smtp_server_helo(const struct smtp_server *s)
+{
+	return s->helo;
+}
+
+const struct smtp_counts *
+smtp_server_counts(const struct smtp_server *s)
+{
+	return &s->counts;
+}
+
+void
+smtp_server_timeout(struct smtp_server *s)
+{
+	smtp_close(s);
+	smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->env.hostname);
+}
+
+void
+smtp_server_shutdown(struct smtp_server *s)
+{
+	smtp_close(s);
+	smtp_reply(s, "421 4.3.2 %s Service shutting down, try again later", s->env.hostname);
+}
