@@ -1,0 +1,54 @@
+-- mtad queue schema (DESIGN.md section 4), compiled into mtad.
+--
+-- Each "-- migration N" section turns schema version N-1 into N.  At start-up
+-- queue_open() runs the missing sections in one transaction and records the
+-- version in PRAGMA user_version.  A released migration is never edited:
+-- changes go into a new section.  Times are Unix seconds (UTC).
+
+-- migration 1
+CREATE TABLE messages (
+    id          INTEGER PRIMARY KEY,
+    queue_id    TEXT NOT NULL UNIQUE,      -- what 250 ... queued as ID said
+    sender      TEXT NOT NULL,             -- envelope sender; '' for <>
+    size        INTEGER NOT NULL,          -- octets of body
+    received_at INTEGER NOT NULL,
+    client_addr TEXT NOT NULL,
+    helo        TEXT NOT NULL,
+    auth_user   TEXT,
+    body_type   TEXT NOT NULL DEFAULT '',  -- '', '7BIT' or '8BITMIME' (RFC 6152)
+    smtputf8    INTEGER NOT NULL DEFAULT 0,-- MAIL had SMTPUTF8 (RFC 6531)
+    body        BLOB NOT NULL              -- CRLF lines, our Received: first
+);
+
+CREATE TABLE recipients (
+    id           INTEGER PRIMARY KEY,
+    message_id   INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    address      TEXT NOT NULL,            -- as the client gave it
+    domain       TEXT NOT NULL,            -- A-labels, lower case
+    state        TEXT NOT NULL DEFAULT 'queued'
+                 CHECK (state IN ('queued', 'deferred', 'held', 'sending',
+                                  'delivered', 'bounced', 'expired')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    last_code    INTEGER,
+    last_reply   TEXT,
+    last_mx      TEXT,
+    updated_at   INTEGER NOT NULL
+);
+CREATE INDEX recipients_due ON recipients (state, next_attempt);
+CREATE INDEX recipients_domain ON recipients (domain, state);
+CREATE INDEX recipients_message ON recipients (message_id);
+
+CREATE TABLE events (
+    id        INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    queue_id  TEXT,
+    recipient TEXT,
+    kind      TEXT NOT NULL,               -- received, delivered, deferred, ...
+    code      INTEGER,
+    reply     TEXT,
+    remote    TEXT,                        -- client or server address
+    tls       TEXT
+);
+CREATE INDEX events_at ON events (at);
+CREATE INDEX events_queue_id ON events (queue_id);

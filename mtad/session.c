@@ -1,0 +1,409 @@
+/*
+ * session.c -- one thread per inbound connection (contract in session.h).
+ * The protocol is smtp_server's; this file only moves bytes, keeps time and
+ * stores messages.
+ */
+#include "session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "log.h"
+#include "policy.h"
+#include "queue.h"
+#include "smtp_server.h"
+#include "str.h"
+#include "writer.h"
+#include "xalloc.h"
+
+struct session {
+	int fd;
+	char id[LIM_SESSION_ID + 1];
+	char peer[64];			/* address only */
+	unsigned port;
+	char listener[LIM_DOMAIN + 16];
+	enum listen_kind kind;
+	struct conf *conf;
+	int trusted;
+	int shutdown_seen;
+	time_t grace_end;		/* when shutdown_seen inside DATA */
+	const char *end;		/* why the session ended, for the log */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t gone;
+	int count;
+	int shutdown_pipe[2];		/* readable once shutdown began */
+} sess = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, { -1, -1 } };
+
+int
+session_init(void)
+{
+	return pipe2(sess.shutdown_pipe, O_CLOEXEC | O_NONBLOCK);
+}
+
+static time_t
+session_now(void *ctx)
+{
+	(void)ctx;
+	return time(NULL);
+}
+
+static void
+session_new_id(void *ctx, char *out, size_t size)
+{
+	(void)ctx;
+	queue_new_id(out, size);
+}
+
+static time_t
+session_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Send everything queued in the engine's output; -1 if the peer is gone. */
+static int
+session_flush(struct session *ss, struct smtp_server *srv)
+{
+	struct buf *out = smtp_server_output(srv);
+	struct pollfd pfd = { ss->fd, POLLOUT, 0 };
+
+	while (out->len > 0) {
+		ssize_t n = send(ss->fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			buf_consume(out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		    poll(&pfd, 1, LIM_SEND_TIMEOUT * 1000) > 0)
+			continue;
+		ss->end = "send_failed";
+		return -1;
+	}
+	return 0;
+}
+
+/* Wait for input.  Returns bytes read, or 0 when the session must end;
+ * the engine has then been given its 421 where one is due. */
+static ssize_t
+session_read(struct session *ss, struct smtp_server *srv, char *in, size_t size)
+{
+	for (;;) {
+		struct pollfd pfd[2] = { { ss->fd, POLLIN, 0 }, { sess.shutdown_pipe[0], POLLIN, 0 } };
+		int in_data = smtp_server_state(srv) == SMTP_S_DATA;
+		long timeout = (long)(in_data ? ss->conf->timeout.data : ss->conf->timeout.command) * 1000;
+		int nfds = 2, rc;
+		ssize_t n;
+
+		if (ss->shutdown_seen) {
+			long left = (long)(ss->grace_end - session_mono()) * 1000;
+
+			if (!in_data || left <= 0) {
+				smtp_server_shutdown(srv);
+				ss->end = "shutdown";
+				return 0;
+			}
+			timeout = left < timeout ? left : timeout;
+			nfds = 1;
+		}
+		rc = poll(pfd, (nfds_t)nfds, (int)timeout);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0) {
+			ss->end = "poll_failed";
+			return 0;
+		}
+		if (rc == 0) {
+			if (ss->shutdown_seen)
+				continue;	/* grace over: handled above */
+			smtp_server_timeout(srv);
+			ss->end = "timeout";
+			return 0;
+		}
+		if (nfds == 2 && pfd[1].revents) {
+			ss->shutdown_seen = 1;
+			ss->grace_end = session_mono() + LIM_SHUTDOWN_GRACE;
+			continue;
+		}
+		if ((n = recv(ss->fd, in, size, 0)) > 0)
+			return n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		ss->end = n == 0 ? "eof" : "recv_failed";
+		return 0;
+	}
+}
+
+static int
+session_insert(struct queue *q, void *msg)
+{
+	return queue_insert_message(q, msg);
+}
+
+/* Make the complete message durable, then let the engine answer. */
+static void
+session_store(struct session *ss, struct smtp_server *srv)
+{
+	static const char *body_type[] = { "", "7BIT", "8BITMIME" };
+	const struct smtp_txn *t = smtp_server_txn(srv);
+	struct queue_rcpt *rcpts = xcalloc(t->nrcpts, sizeof *rcpts);
+	struct queue_msg m = {
+		.queue_id = t->queue_id, .sender = t->sender,
+		.client_addr = ss->peer, .helo = smtp_server_helo(srv),
+		.body_type = body_type[t->body], .smtputf8 = t->smtputf8,
+		.received_at = t->received_at, .body = t->msg.data, .size = t->msg.len,
+		.rcpts = rcpts, .nrcpts = t->nrcpts,
+	};
+	struct writer_job job = { session_insert, &m, 0, 0, NULL };
+	struct logline l;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < t->nrcpts; i++) {
+		rcpts[i].address = t->rcpts[i].mailbox;
+		rcpts[i].domain = t->rcpts[i].domain;
+	}
+	rc = writer_run(&job);
+	log_begin(&l, t->queue_id, rc == QUEUE_OK ? "received" : "store_failed");
+	log_str(&l, "session", ss->id);
+	log_str(&l, "from", t->sender);
+	log_num(&l, "nrcpt", (long long)t->nrcpts);
+	log_num(&l, "size", (long long)t->msg.len);
+	log_str(&l, "client", ss->peer);
+	if (rc != QUEUE_OK)
+		log_str(&l, "error", rc == QUEUE_DUP ? "queue ID taken" : "database");
+	log_end(&l);
+	free(rcpts);
+	smtp_server_stored(srv, rc == QUEUE_OK);
+}
+
+static void
+session_feed(struct session *ss, struct smtp_server *srv, const char *in, size_t n)
+{
+	size_t off = 0, used;
+
+	while (off < n) {
+		enum smtp_action a = smtp_server_input(srv, in + off, n - off, &used);
+
+		off += used;
+		if (a != SMTP_ACT_STORE)
+			break;		/* MORE: all used; CLOSE: the rest is dropped */
+		session_store(ss, srv);
+	}
+}
+
+static void
+session_loop(struct session *ss, struct smtp_server *srv)
+{
+	char *in = xmalloc(LIM_READ_CHUNK);
+	ssize_t n;
+
+	while (session_flush(ss, srv) == 0 && smtp_server_state(srv) != SMTP_S_CLOSED) {
+		if ((n = session_read(ss, srv, in, LIM_READ_CHUNK)) == 0) {
+			(void)session_flush(ss, srv);
+			break;
+		}
+		session_feed(ss, srv, in, (size_t)n);
+	}
+	free(in);
+}
+
+static void
+session_log_end(struct session *ss, struct smtp_server *srv)
+{
+	const struct smtp_counts *c = smtp_server_counts(srv);
+	struct logline l;
+
+	if (ss->end == NULL)
+		ss->end = c->quit ? "quit" : "closed";
+	log_begin(&l, ss->id, "disconnect");
+	log_str(&l, "client", ss->peer);
+	log_str(&l, "reason", ss->end);
+	log_str(&l, "helo", smtp_server_helo(srv));
+	log_num(&l, "ehlo", c->ehlo + c->helo);
+	log_num(&l, "mail", c->mail);
+	log_num(&l, "rcpt", c->rcpt);
+	log_num(&l, "data", c->data);
+	log_num(&l, "errors", c->errors);
+	log_num(&l, "accepted", c->accepted);
+	log_end(&l);
+}
+
+static void *
+session_main(void *arg)
+{
+	struct session *ss = arg;
+	struct smtp_env env = {
+		.hostname = ss->conf->hostname, .session_id = ss->id,
+		.client_trusted = ss->trusted, .listener = ss->kind,
+		.max_message_size = ss->conf->max_message_size,
+		.max_recipients = ss->conf->max_recipients,
+		.max_errors = ss->conf->max_errors,
+		.ctx = ss, .new_queue_id = session_new_id, .now = session_now,
+	};
+	struct smtp_server *srv;
+	struct logline l;
+
+	(void)str_copy(env.client_addr, sizeof env.client_addr, ss->peer);
+	srv = smtp_server_new(&env);
+	log_begin(&l, ss->id, "connect");
+	log_fmt(&l, "client", "%s%s%s:%u", strchr(ss->peer, ':') ? "[" : "", ss->peer,
+	    strchr(ss->peer, ':') ? "]" : "", ss->port);
+	log_str(&l, "listener", ss->listener);
+	log_str(&l, "kind", conf_listen_kind_name(ss->kind));
+	log_str(&l, "trusted", ss->trusted ? "yes" : "no");
+	log_end(&l);
+	session_loop(ss, srv);
+	session_log_end(ss, srv);
+	smtp_server_free(srv);
+	close(ss->fd);
+	conf_unref(ss->conf);
+	free(ss);
+	pthread_mutex_lock(&sess.lock);
+	sess.count--;
+	pthread_cond_broadcast(&sess.gone);
+	pthread_mutex_unlock(&sess.lock);
+	return NULL;
+}
+
+/* Over the cap, or no thread to be had: one line, then hang up. */
+static void
+session_refuse(int fd, const char *host, const char *peer, const char *why)
+{
+	char line[LIM_REPLY_LINE];
+	struct logline l;
+
+	(void)str_fmt(line, sizeof line, "421 4.7.0 %s Error: too many connections, "
+	    "try again later\r\n", host);
+	(void)send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+	log_begin(&l, "mtad", "refused");
+	log_str(&l, "client", peer);
+	log_str(&l, "reason", why);
+	log_end(&l);
+}
+
+static void
+session_peer(struct session *ss, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		ss->port = ntohs(sin6->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ss->peer, sizeof ss->peer);
+		else
+			inet_ntop(AF_INET6, &sin6->sin6_addr, ss->peer, sizeof ss->peer);
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		ss->port = ntohs(sin->sin_port);
+		inet_ntop(AF_INET, &sin->sin_addr, ss->peer, sizeof ss->peer);
+	} else {
+		(void)str_copy(ss->peer, sizeof ss->peer, "unknown");
+	}
+}
+
+static int
+session_spawn(struct session *ss)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, LIM_THREAD_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, session_main, ss);
+	pthread_attr_destroy(&attr);
+	return rc;
+}
+
+void
+session_start(int fd, const struct sockaddr *peer, socklen_t peerlen,
+    enum listen_kind kind, const char *listener)
+{
+	struct session *ss = xcalloc(1, sizeof *ss);
+	int one = 1, full;
+
+	(void)peerlen;
+	ss->fd = fd;
+	ss->kind = kind;
+	ss->conf = conf_current();
+	session_peer(ss, peer);
+	(void)str_copy(ss->listener, sizeof ss->listener, listener);
+	pthread_mutex_lock(&sess.lock);
+	if (!(full = sess.count >= (int)ss->conf->max_sessions))
+		sess.count++;
+	pthread_mutex_unlock(&sess.lock);
+	if (full) {
+		session_refuse(fd, ss->conf->hostname, ss->peer, "max_sessions");
+		goto fail;
+	}
+	queue_new_id(ss->id, sizeof ss->id);
+	ss->trusted = policy_client_trusted(ss->conf, peer);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (session_spawn(ss) == 0)
+		return;
+	pthread_mutex_lock(&sess.lock);
+	sess.count--;
+	pthread_mutex_unlock(&sess.lock);
+	session_refuse(fd, ss->conf->hostname, ss->peer, "no thread");
+fail:
+	conf_unref(ss->conf);
+	free(ss);
+}
+
+void
+session_shutdown(void)
+{
+	/* The pipe stays readable: every session's poll sees it. */
+	if (write(sess.shutdown_pipe[1], "x", 1) < 0)
+		log_msg("mtad", "bug", "shutdown pipe: write failed");
+}
+
+int
+session_wait(int seconds)
+{
+	struct timespec until;
+	int left;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	pthread_mutex_lock(&sess.lock);
+	while (sess.count > 0 &&
+	    pthread_cond_timedwait(&sess.gone, &sess.lock, &until) != ETIMEDOUT)
+		;
+	left = sess.count;
+	pthread_mutex_unlock(&sess.lock);
+	return left;
+}
+
+int
+session_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&sess.lock);
+	n = sess.count;
+	pthread_mutex_unlock(&sess.lock);
+	return n;
+}
