@@ -21,7 +21,7 @@
 #include "str.h"
 #include "xalloc.h"
 
-#define CONF_MAX_ARGS 16
+#define CONF_MAX_ARGS 64
 
 struct conf_parser {
 	struct conf *c;
@@ -138,7 +138,7 @@ conf_size(const char *s, unsigned long long *out)
 	case 'G': case 'g': mult = 1ULL << 30; num[n - 1] = '\0'; break;
 	default: break;
 	}
-	if (str_to_u64(num, 1ULL << 40, &v) < 0)
+	if (str_to_u64(num, (1ULL << 40) / mult, &v) < 0)
 		return -1;
 	*out = v * mult;
 	return 0;
@@ -561,7 +561,11 @@ conf_d_route(struct conf_parser *p, char **av, int ac)
 			conf_err(p, "route: %s already has a route at line %d", r.domain, c->routes[i].line);
 			bad = -1;
 		}
-	if (bad || c->nroutes >= LIM_CONF_ITEMS) {
+	if (!bad && c->nroutes >= LIM_CONF_ITEMS) {
+		conf_err(p, "route: more than %d routes", LIM_CONF_ITEMS);
+		bad = -1;
+	}
+	if (bad) {
 		conf_route_free(&r);
 		return;
 	}
@@ -630,7 +634,11 @@ conf_d_limit(struct conf_parser *p, char **av, int ac)
 			conf_err(p, "limit: %s already limited at line %d", l.domain, c->limits[i].line);
 			bad = -1;
 		}
-	if (bad || c->nlimits >= LIM_CONF_ITEMS)
+	if (!bad && c->nlimits >= LIM_CONF_ITEMS) {
+		conf_err(p, "limit: more than %d limits", LIM_CONF_ITEMS);
+		bad = -1;
+	}
+	if (bad)
 		return;
 	c->limits = xgrow(c->limits, &cap, c->nlimits + 1, sizeof *c->limits);
 	c->limits[c->nlimits++] = l;
@@ -870,6 +878,7 @@ conf_read_file(const char *path, size_t *len, struct conf_errors *errs)
 {
 	struct buf b;
 	char chunk[8192];
+	const char *why = NULL;
 	int fd;
 	ssize_t n;
 
@@ -878,18 +887,18 @@ conf_read_file(const char *path, size_t *len, struct conf_errors *errs)
 		return NULL;
 	}
 	buf_init(&b, LIM_CONF_FILE);
-	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || buf_append(&b, chunk, (size_t)n) < 0) {
-			conf_error(errs, n < 0 ? "%s: cannot read: %s" :
-			    "%s: file larger than 1M%s", path, n < 0 ? strerror(errno) : "");
-			close(fd);
-			buf_free(&b);
-			return NULL;
-		}
+	while (why == NULL && (n = read(fd, chunk, sizeof chunk)) != 0) {
+		if (n < 0 && errno != EINTR)
+			why = strerror(errno);
+		else if (n > 0 && buf_append(&b, chunk, (size_t)n) < 0)
+			why = "larger than 1 MiB";
 	}
 	close(fd);
+	if (why != NULL) {
+		conf_error(errs, "%s: cannot read: %s", path, why);
+		buf_free(&b);
+		return NULL;
+	}
 	*len = b.len;
 	return b.data ? b.data : xstrdup("");
 }
@@ -904,6 +913,7 @@ conf_load(const char *path, struct conf_errors *errs)
 	if (gethostname(host, sizeof host) < 0 || host[0] == '\0')
 		(void)str_copy(host, sizeof host, "localhost");
 	host[sizeof host - 1] = '\0';
+	str_lower(host);
 	if ((text = conf_read_file(path, &len, errs)) == NULL)
 		return NULL;
 	c = conf_parse(path, text, len, host, errs);

@@ -49,7 +49,7 @@
 #define LIM_MAX_SESSIONS 10000
 
 /* RFC 5321 4.5.3.2.7: the server waits at least 5 minutes for a command;
- * 4.5.3.2.6 lets the client wait 3 minutes per data block, we wait 5. */
+ * 4.5.3.2.5 lets the client wait 3 minutes per data block, we wait 5. */
 #define LIM_DEF_TIMEOUT_COMMAND 300
 #define LIM_DEF_TIMEOUT_DATA 300
 /* RFC 5321 4.5.3.2.1-6: the client (delivery) side. */

@@ -164,7 +164,6 @@ listen_bind_new(const struct conf *c, struct listener **fresh, char *err, size_t
 		}
 		if ((l = listen_find(cl->spec)) != NULL) {
 			l->keep = 1;
-			__atomic_store_n(&l->kind, (int)cl->kind, __ATOMIC_RELAXED);
 			continue;
 		}
 		l = xmalloc(sizeof *l);
@@ -184,11 +183,16 @@ int
 listen_apply(const struct conf *c, char *err, size_t errsize)
 {
 	struct listener *fresh, *l, **pp;
+	size_t i;
 
 	for (l = listeners; l != NULL; l = l->next)
 		l->keep = 0;
 	if (listen_bind_new(c, &fresh, err, errsize) < 0)
 		return -1;
+	/* Past the last failure point: now the change happens. */
+	for (i = 0; i < c->nlistens; i++)
+		if ((l = listen_find(c->listens[i].spec)) != NULL)
+			__atomic_store_n(&l->kind, (int)c->listens[i].kind, __ATOMIC_RELAXED);
 	for (pp = &listeners; *pp != NULL;) {
 		l = *pp;
 		if (l->keep) {

@@ -33,7 +33,7 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: mtad [-f FILE] [-n]\n"
+	fprintf(stderr, "usage: mtad [-f FILE] [-n] [-V]\n"
 	    "  -f FILE  configuration (default $MTAD_CONF or " CONF_DEFAULT_PATH ")\n"
 	    "  -n       check the configuration and exit\n"
 	    "  -V       print the version and exit\n");
@@ -54,7 +54,9 @@ main_load(const char *path, int to_log)
 		else
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 	}
-	if (errs.dropped)
+	if (errs.dropped && to_log)
+		log_msg("mtad", "config_error", "%s: %zu more errors", path, errs.dropped);
+	else if (errs.dropped)
 		fprintf(stderr, "%s: %zu more errors\n", path, errs.dropped);
 	conf_errors_free(&errs);
 	return c;

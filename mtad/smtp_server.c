@@ -18,8 +18,9 @@
 #include "str.h"
 #include "xalloc.h"
 
+/* The longest line we keep, CR included, LF not: limits count CR LF. */
 #define SMTP_LINE_MAX \
-	(LIM_CMD_LINE_PARAMS > LIM_TEXT_LINE ? LIM_CMD_LINE_PARAMS : LIM_TEXT_LINE)
+	((LIM_CMD_LINE_PARAMS > LIM_TEXT_LINE ? LIM_CMD_LINE_PARAMS : LIM_TEXT_LINE) - 1)
 
 /* Why a message in DATA is refused; the first reason met wins. */
 enum smtp_bad {
