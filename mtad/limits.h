@@ -79,6 +79,11 @@
 #define LIM_SESSION_ID 10
 /* A reply line we generate (RFC 5321 4.5.3.1.5: 512 octets with CRLF). */
 #define LIM_REPLY_LINE 512
+/* Replies queued for a client before the engine stops reading its input
+ * until they are sent (a pipelining client cannot make us buffer more);
+ * the output buffer's hard maximum leaves room for one more reply. */
+#define LIM_OUT_HIGHWATER (16 * 1024)
+#define LIM_OUT_BUFFER (64 * 1024)
 /* Bytes read from a client socket at once. */
 #define LIM_READ_CHUNK (64 * 1024)
 /* One log line, all fields included; longer values are cut with "...". */

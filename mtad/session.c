@@ -195,7 +195,8 @@ session_store(struct session *ss, struct smtp_server *srv)
 	smtp_server_stored(srv, rc == QUEUE_OK);
 }
 
-static void
+/* Give the engine what was read; -1 when the peer cannot take replies. */
+static int
 session_feed(struct session *ss, struct smtp_server *srv, const char *in, size_t n)
 {
 	size_t off = 0, used;
@@ -204,10 +205,14 @@ session_feed(struct session *ss, struct smtp_server *srv, const char *in, size_t
 		enum smtp_action a = smtp_server_input(srv, in + off, n - off, &used);
 
 		off += used;
-		if (a != SMTP_ACT_STORE)
+		if (a == SMTP_ACT_STORE)
+			session_store(ss, srv);
+		else if (a == SMTP_ACT_FLUSH && session_flush(ss, srv) < 0)
+			return -1;
+		else if (a == SMTP_ACT_MORE || a == SMTP_ACT_CLOSE)
 			break;		/* MORE: all used; CLOSE: the rest is dropped */
-		session_store(ss, srv);
 	}
+	return 0;
 }
 
 static void
@@ -221,7 +226,8 @@ session_loop(struct session *ss, struct smtp_server *srv)
 			(void)session_flush(ss, srv);
 			break;
 		}
-		session_feed(ss, srv, in, (size_t)n);
+		if (session_feed(ss, srv, in, (size_t)n) < 0)
+			break;
 	}
 	free(in);
 }

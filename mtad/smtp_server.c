@@ -55,24 +55,26 @@ struct smtp_server {
 
 /* ---- replies ---- */
 
+static void smtp_vreply(struct smtp_server *s, int counts, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 static void smtp_reply(struct smtp_server *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static void smtp_reply_nocount(struct smtp_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-/* Queue one reply line (fmt has no CRLF).  4xx/5xx count as errors; past
- * max_errors the session ends with 421. */
+/* Queue one reply line (fmt has no CRLF).  4xx/5xx count as errors when
+ * `counts`; past max_errors the session ends with 421. */
 static void
-smtp_reply(struct smtp_server *s, const char *fmt, ...)
+smtp_vreply(struct smtp_server *s, int counts, const char *fmt, va_list ap)
 {
 	char line[LIM_REPLY_LINE];
-	va_list ap;
 
-	va_start(ap, fmt);
 	if (str_vfmt(line, sizeof line - 2, fmt, ap) < 0)
 		line[sizeof line - 3] = '\0';	/* cut, never overflow */
-	va_end(ap);
-	(void)buf_puts(&s->out, line);
-	(void)buf_append(&s->out, "\r\n", 2);
-	if ((line[0] != '4' && line[0] != '5') || s->state == SMTP_S_CLOSED)
+	/* Input stops at LIM_OUT_HIGHWATER, so this always fits. */
+	if (buf_puts(&s->out, line) < 0 || buf_append(&s->out, "\r\n", 2) < 0)
+		fatalx("smtp_server: output buffer full");
+	if (!counts || (line[0] != '4' && line[0] != '5') || s->state == SMTP_S_CLOSED)
 		return;
 	s->counts.errors++;
 	if (s->counts.errors >= s->env.max_errors) {
@@ -84,6 +86,28 @@ smtp_reply(struct smtp_server *s, const char *fmt, ...)
 		s->state = SMTP_S_CLOSED;
 		smtp_reply(s, "421 4.7.0 %s Error: too many errors", s->env.hostname);
 	}
+}
+
+static void
+smtp_reply(struct smtp_server *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtp_vreply(s, 1, fmt, ap);
+	va_end(ap);
+}
+
+/* A refusal the client is entitled to (RFC 5321 4.5.3.1.10: recipients
+ * over our limit), not a sign of a broken or hostile client. */
+static void
+smtp_reply_nocount(struct smtp_server *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtp_vreply(s, 0, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -387,7 +411,7 @@ smtp_cmd_rcpt(struct smtp_server *s, char *arg, int pending)
 		return;
 	}
 	if (s->txn.nrcpts >= s->env.max_recipients) {
-		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		smtp_reply_nocount(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
 	if (a.postmaster)
@@ -536,12 +560,12 @@ smtp_data_line(struct smtp_server *s, const char *line, size_t len, int overflow
 	}
 	if (!crlf)
 		smtp_data_bad(s, SMTP_BAD_BARE_LF);
+	if (overflow || len + 1 > LIM_TEXT_LINE)
+		smtp_data_bad(s, SMTP_BAD_LONG_LINE);	/* (content only partly kept) */
 	if (memchr(line, '\r', text) != NULL)
 		smtp_data_bad(s, SMTP_BAD_BARE_CR);
 	if (memchr(line, '\0', len) != NULL)
 		smtp_data_bad(s, SMTP_BAD_NUL);
-	if (overflow || len + 1 > LIM_TEXT_LINE)
-		smtp_data_bad(s, SMTP_BAD_LONG_LINE);
 	s->prev_crlf = crlf;
 	if (s->in_header) {
 		if (text == 0)
@@ -680,7 +704,8 @@ smtp_cmd_find(const char *verb, size_t n)
 /*
  * A command line must end in CR LF and hold no other CR, LF or NUL.  After
  * a bare LF we cannot know where the client thinks its lines end (that is
- * what SMTP smuggling plays on), so the session ends there.
+ * what SMTP smuggling plays on), so the session ends there, with 521 (we
+ * close: RFC 7504) as Postfix's smtpd_forbid_bare_newline does.
  */
 static int
 smtp_framing_ok(struct smtp_server *s, const char *line, size_t len, int overflow)
@@ -692,7 +717,7 @@ smtp_framing_ok(struct smtp_server *s, const char *line, size_t len, int overflo
 	} else if (len == 0 || line[len - 1] != '\r') {
 		smtp_log_reject(s, "?", "", "bare <LF>");
 		smtp_close(s);
-		smtp_reply(s, "500 5.5.2 Error: bare <LF> received");
+		smtp_reply(s, "521 5.5.2 Error: bare <LF> received");
 		return 0;
 	} else if (memchr(line, '\r', len - 1) != NULL)
 		why = "500 5.5.2 Error: bare <CR> received";
@@ -796,14 +821,14 @@ smtp_server_input(struct smtp_server *s, const char *data, size_t len, size_t *u
 {
 	size_t off = 0;
 
-	while (off < len && s->state < SMTP_S_STORE)
+	while (off < len && s->state < SMTP_S_STORE && s->out.len < LIM_OUT_HIGHWATER)
 		off += smtp_take(s, data + off, len - off);
 	*used = off;
 	/* Bound what a client that never ends a line or a message costs us. */
 	if (s->discarded > LIM_LINE_DISCARD) {
 		smtp_log_reject(s, "?", "", "line without end");
 		smtp_close(s);
-		smtp_reply(s, "500 5.5.2 Error: line too long");
+		smtp_reply(s, "521 5.5.2 Error: line too long");
 	} else if (s->state == SMTP_S_DATA && s->txn.size > 2 * s->env.max_message_size) {
 		smtp_log_reject(s, "DATA", s->txn.queue_id, "message without end");
 		smtp_close(s);
@@ -811,7 +836,9 @@ smtp_server_input(struct smtp_server *s, const char *data, size_t len, size_t *u
 	}
 	if (s->state == SMTP_S_CLOSED)
 		return SMTP_ACT_CLOSE;
-	return s->state == SMTP_S_STORE ? SMTP_ACT_STORE : SMTP_ACT_MORE;
+	if (s->state == SMTP_S_STORE)
+		return SMTP_ACT_STORE;
+	return off < len ? SMTP_ACT_FLUSH : SMTP_ACT_MORE;
 }
 
 /* ---- life cycle and the driver's calls ---- */
@@ -823,7 +850,7 @@ smtp_server_new(const struct smtp_env *env)
 
 	s->env = *env;
 	s->state = SMTP_S_GREET;
-	buf_init(&s->out, 64 * 1024);
+	buf_init(&s->out, LIM_OUT_BUFFER);
 	buf_init(&s->txn.msg, (size_t)env->max_message_size + 4096);
 	smtp_reply(s, "220 %s ESMTP mtad", env->hostname);
 	return s;

@@ -10,6 +10,8 @@
  *   SMTP_ACT_STORE  a message is complete (smtp_server_txn): make it
  *                   durable, then call smtp_server_stored(); feed the rest
  *                   of the input (RFC 2920 pipelining) afterwards
+ *   SMTP_ACT_FLUSH  the output reached LIM_OUT_HIGHWATER: send it, then
+ *                   feed the rest of the input
  *   SMTP_ACT_CLOSE  send the output, then close the connection
  *
  * RFC 5321 with PIPELINING (2920), SIZE (1870), 8BITMIME (6152), SMTPUTF8
@@ -39,7 +41,7 @@ enum smtp_state {
 	SMTP_S_CLOSED,	/* no more input is read */
 };
 
-enum smtp_action { SMTP_ACT_MORE, SMTP_ACT_STORE, SMTP_ACT_CLOSE };
+enum smtp_action { SMTP_ACT_MORE, SMTP_ACT_STORE, SMTP_ACT_FLUSH, SMTP_ACT_CLOSE };
 
 struct smtp_rcpt {
 	char *mailbox;		/* as the client wrote it (UTF-8 with SMTPUTF8) */
@@ -88,7 +90,7 @@ struct smtp_server *smtp_server_new(const struct smtp_env *env);
 void smtp_server_free(struct smtp_server *s);
 
 /* Feed `len` bytes; *used says how many were consumed (all of them unless
- * the action is STORE or CLOSE). */
+ * the action is STORE, FLUSH or CLOSE). */
 enum smtp_action smtp_server_input(struct smtp_server *s, const char *data,
     size_t len, size_t *used);
 

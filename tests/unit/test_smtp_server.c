@@ -104,12 +104,22 @@ conv_record(struct conv *c)
 	smtp_server_stored(c->s, c->store_ok);
 }
 
-/* Feed bytes as the driver would: STORE handled, CLOSE stops input. */
+/* The driver sends what the engine queued. */
+static void
+conv_send(struct conv *c)
+{
+	struct buf *o = smtp_server_output(c->s);
+
+	(void)buf_append(&c->out, o->data, o->len);
+	buf_consume(o, o->len);
+}
+
+/* Feed bytes as the driver would: STORE handled, FLUSH sends, CLOSE stops
+ * input. */
 static void
 conv_feed(struct conv *c, const char *data, size_t len)
 {
 	size_t off = 0, used;
-	struct buf *o;
 
 	while (off < len && !c->closed) {
 		enum smtp_action a = smtp_server_input(c->s, data + off, len - off, &used);
@@ -117,14 +127,14 @@ conv_feed(struct conv *c, const char *data, size_t len)
 		off += used;
 		if (a == SMTP_ACT_STORE)
 			conv_record(c);
+		else if (a == SMTP_ACT_FLUSH)
+			conv_send(c);
 		else if (a == SMTP_ACT_CLOSE)
 			c->closed = 1;
 		else
 			CHECK(off == len);
 	}
-	o = smtp_server_output(c->s);
-	(void)buf_append(&c->out, o->data, o->len);
-	buf_consume(o, o->len);
+	conv_send(c);
 }
 
 static void
@@ -332,6 +342,42 @@ test_pipelining(void)
 	    "554 5.5.1 Error: no valid recipients\r\n", 0, 0);
 }
 
+/* A burst of pipelined commands larger than the output buffer: every one
+ * is answered (the engine stops reading until its replies are sent). */
+static void
+test_pipelining_backpressure(void)
+{
+	enum { N = 10000 };
+	struct buf in;
+	struct conv c;
+	size_t i, replies = 0, flushes = 0, off = 0, used;
+
+	buf_init(&in, 1 << 20);
+	for (i = 0; i < N; i++)
+		(void)buf_puts(&in, "NOOP\r\n");
+	conv_init(&c);
+	conv_start(&c);
+	conv_send(&c);
+	while (off < in.len) {
+		enum smtp_action a = smtp_server_input(c.s, in.data + off, in.len - off, &used);
+
+		off += used;
+		CHECK(smtp_server_output(c.s)->len <= LIM_OUT_HIGHWATER + LIM_REPLY_LINE);
+		flushes += a == SMTP_ACT_FLUSH;
+		conv_send(&c);
+		if (a != SMTP_ACT_FLUSH)
+			break;
+	}
+	CHECK_INT(off, in.len);
+	CHECK(flushes > 0);
+	for (i = 0; i < c.out.len; i++)
+		replies += c.out.data[i] == '\n';
+	CHECK_INT(replies, N + 1);
+	CHECK(strstr(c.out.data, "250 2.0.0 Ok\r\n\r\n") == NULL);
+	conv_free(&c);
+	buf_free(&in);
+}
+
 static void
 test_data_pipelined_before_354(void)
 {
@@ -355,13 +401,13 @@ test_data_pipelined_before_354(void)
 static void
 test_command_framing(void)
 {
-	EXPECT("EHLO a.test\nNOOP\r\n", GREETING "500 5.5.2 Error: bare <LF> received\r\n", 0, 1);
+	EXPECT("EHLO a.test\nNOOP\r\n", GREETING "521 5.5.2 Error: bare <LF> received\r\n", 0, 1);
 	EXPECT("EHLO a\r.test\r\n", GREETING "500 5.5.2 Error: bare <CR> received\r\n", 0, 0);
 	EXPECT("NOOP\r\r\n", GREETING "500 5.5.2 Error: bare <CR> received\r\n", 0, 0);
 	EXPECT("NO\0OP\r\n", GREETING "500 5.5.2 Error: NUL byte received\r\n", 0, 0);
 	/* A command behind a bare LF is never executed: the session ends. */
 	EXPECT(EHLO "MAIL FROM:<a@b.test>\nRCPT TO:<c@d.test>\r\n",
-	    GREETING EHLO_OK "500 5.5.2 Error: bare <LF> received\r\n", 0, 1);
+	    GREETING EHLO_OK "521 5.5.2 Error: bare <LF> received\r\n", 0, 1);
 }
 
 /* Each smuggling terminator, followed by a "smuggled" transaction and then
@@ -400,6 +446,9 @@ test_smuggling(void)
 static void
 test_data_lines(void)
 {
+	struct conv c;
+	char big[3002];
+
 	char in[4096], want[1024];
 	size_t n;
 
@@ -420,6 +469,18 @@ test_data_lines(void)
 	EXPECT(TXN ". \r\n..\r\n.\r\n", TXN_OK QUEUED, 1, 0);
 	/* Commands inside DATA are data. */
 	EXPECT(TXN "QUIT\r\nRSET\r\n.\r\n", TXN_OK QUEUED, 1, 0);
+	/* A long line split across reads is refused for its length. */
+	memset(big, 'x', 3000);
+	memcpy(big + 3000, "\r\n", 2);
+	conv_init(&c);
+	conv_start(&c);
+	conv_feed_client(&c, TXN, sizeof TXN - 1);
+	conv_feed(&c, big, 1500);
+	conv_feed(&c, big + 1500, 1502);
+	conv_feed(&c, ".\r\n", 3);
+	CHECK_STR(c.out.data, TXN_OK "554 5.6.0 Error: text line longer than 1000 octets "
+	    "(RFC 5321 4.5.3.1.6)\r\n");
+	conv_free(&c);
 }
 
 /* ---- limits ---- */
@@ -466,7 +527,7 @@ test_endless_line(void)
 	conv_init(&c);
 	conv_start(&c);
 	conv_feed(&c, junk, LIM_LINE_DISCARD + 8192);
-	CHECK_STR(c.out.data, GREETING "500 5.5.2 Error: line too long\r\n");
+	CHECK_STR(c.out.data, GREETING "521 5.5.2 Error: line too long\r\n");
 	CHECK_INT(c.closed, 1);
 	conv_free(&c);
 	free(junk);
@@ -522,12 +583,22 @@ test_hop_limit(void)
 static void
 test_max_recipients(void)
 {
-	struct smtp_env t = { .client_trusted = 1, .max_recipients = 2 };
+	struct smtp_env t = { .client_trusted = 1, .max_recipients = 2, .max_errors = 2 };
 
 	conv_expect(&t, EHLO MAIL RCPT "RCPT TO:<c@d.test>\r\nRCPT TO:<e@f.test>\r\n",
 	    sizeof(EHLO MAIL RCPT "RCPT TO:<c@d.test>\r\nRCPT TO:<e@f.test>\r\n") - 1,
 	    GREETING EHLO_OK "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"
 	    "452 4.5.3 Error: too many recipients\r\n", 0, 0);
+	/* Not counted as errors: the accepted recipients stay (RFC 5321
+	 * 4.5.3.1.10), even past max_errors refusals. */
+	conv_expect(&t, EHLO MAIL RCPT "RCPT TO:<c@d.test>\r\nRCPT TO:<e@f.test>\r\n"
+	    "RCPT TO:<g@h.test>\r\nRCPT TO:<i@j.test>\r\nDATA\r\n.\r\n",
+	    sizeof(EHLO MAIL RCPT "RCPT TO:<c@d.test>\r\nRCPT TO:<e@f.test>\r\n"
+	    "RCPT TO:<g@h.test>\r\nRCPT TO:<i@j.test>\r\nDATA\r\n.\r\n") - 1,
+	    GREETING EHLO_OK "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"
+	    "452 4.5.3 Error: too many recipients\r\n452 4.5.3 Error: too many recipients\r\n"
+	    "452 4.5.3 Error: too many recipients\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+	    QUEUED, 1, 0);
 }
 
 static void
@@ -669,6 +740,7 @@ const struct test smtp_server_tests[] = {
 	{ "empty_message_and_helo", test_empty_message_and_helo },
 	{ "store_failure", test_store_failure },
 	{ "pipelining", test_pipelining },
+	{ "pipelining_backpressure", test_pipelining_backpressure },
 	{ "data_pipelined_before_354", test_data_pipelined_before_354 },
 	{ "command_framing", test_command_framing },
 	{ "smuggling", test_smuggling },
