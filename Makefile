@@ -58,6 +58,9 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT     := $(B)/unit-tests
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 
+# Keep the fuzzers' objects between runs.
+.SECONDARY:
+
 .PHONY: all check unit fuzz integration run install clean deps deps-build bench
 all: $(MTAD)
 
@@ -99,11 +102,18 @@ unit: $(UNIT)
 	$(UNIT) 2>&1
 
 # Fuzzers: libFuzzer with ASan+UBSan, seconds each, on the committed corpus.
-FUZZ_LIB_SRCS := $(LIB_SRCS)
-$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard mtad/*.h) $(B)/schema.c | $(B)
-	$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -Imtad -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -o $@ $< $(FUZZ_LIB_SRCS) $(B)/schema.c \
-	    $(shell pkg-config --cflags --libs $(PKGS)) -pthread
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Imtad -fno-sanitize-recover=all \
+               $(shell pkg-config --cflags $(PKGS))
+FUZZ_OBJS := $(LIB_SRCS:mtad/%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/schema.o
+$(B)/fuzz/obj/%.o: mtad/%.c $(wildcard mtad/*.h) | $(B)
+	@mkdir -p $(B)/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+$(B)/fuzz/obj/schema.o: $(B)/schema.c
+	@mkdir -p $(B)/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJS) \
+	    $(shell pkg-config --libs $(PKGS)) -pthread
 
 fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -130,6 +130,7 @@ addr_domain_shape(const char **pp, int *utf8)
 	enum addr_err err = ADDR_SYNTAX;
 	size_t label = 0, n;
 	char last = '.';
+	int u_label = 0;	/* a U-label's length is checked as an A-label */
 
 	for (;;) {
 		unsigned char c = (unsigned char)*p;
@@ -139,13 +140,13 @@ addr_domain_shape(const char **pp, int *utf8)
 		} else if (c >= 0x80) {
 			if ((n = addr_utf8(p, utf8, &err)) == 0)
 				return err;
-			p += n, label += n, last = 'x';
+			p += n, label += n, last = 'x', u_label = 1;
 		} else if (c == '.' && label > 0 && last != '-') {
-			p++, label = 0, last = '.';
+			p++, label = 0, last = '.', u_label = 0;
 		} else {
 			break;
 		}
-		if (label > 63)
+		if (label > 63 && !u_label)
 			return ADDR_DOMAIN_TOO_LONG;
 	}
 	if (label == 0 || last == '-')
@@ -177,8 +178,16 @@ addr_domain_to_ascii(const char *domain, char *out, size_t size)
 	rc = idn2_to_ascii_8z(domain, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
 	if (rc != IDN2_OK)
 		return ADDR_BAD_IDN;
-	err = (strlen(ascii) > LIM_DOMAIN || str_copy(out, size, ascii) < 0)
-	    ? ADDR_DOMAIN_TOO_LONG : ADDR_OK;
+	/* UTS #46 mapping may change the shape (U+3002 becomes "."): the
+	 * result must be a domain in its own right. */
+	p = ascii;
+	utf8 = 0;
+	if ((err = addr_domain_shape(&p, &utf8)) == ADDR_OK && (*p != '\0' || utf8))
+		err = ADDR_BAD_IDN;
+	else if (err == ADDR_OK && str_copy(out, size, ascii) < 0)
+		err = ADDR_DOMAIN_TOO_LONG;
+	else if (err == ADDR_SYNTAX)
+		err = ADDR_BAD_IDN;
 	idn2_free(ascii);
 	if (err == ADDR_OK)
 		str_lower(out);

@@ -52,7 +52,7 @@ enum addr_err addr_parse_path(const char *s, int allow_null,
 enum addr_err addr_parse_mailbox(const char *s, struct addr *out);
 
 /* Convert a domain (U-labels or A-labels, no literal) to lower-case
- * A-labels.  Returns ADDR_OK, ADDR_BAD_IDN, ADDR_SYNTAX or
+ * A-labels.  Returns ADDR_OK, ADDR_BAD_IDN, ADDR_BAD_UTF8, ADDR_SYNTAX or
  * ADDR_DOMAIN_TOO_LONG. */
 enum addr_err addr_domain_to_ascii(const char *domain, char *out, size_t size);
 

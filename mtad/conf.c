@@ -303,6 +303,9 @@ conf_d_listen(struct conf_parser *p, char **av, int ac)
 		conf_err(p, "listen: type must be smtp, submission or submissions");
 		return;
 	}
+	/* The spec is written from the address, so one address has one spelling. */
+	if (family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&l.addr)->sin6_addr, host, sizeof host);
 	(void)str_fmt(l.spec, sizeof l.spec, family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 	for (i = 0; i < c->nlistens; i++) {
 		if (strcmp(c->listens[i].spec, l.spec) == 0) {
@@ -735,6 +738,9 @@ conf_directive(struct conf_parser *p, char **argv, int argc)
 			if (d->min_args == d->max_args)
 				conf_err(p, "%s takes %d argument%s", d->name,
 				    d->min_args, d->min_args == 1 ? "" : "s");
+			else if (d->max_args < 0)
+				conf_err(p, "%s takes at least %d argument%s", d->name,
+				    d->min_args, d->min_args == 1 ? "" : "s");
 			else
 				conf_err(p, "%s takes %d to %d arguments", d->name,
 				    d->min_args, d->max_args);
@@ -832,13 +838,14 @@ conf_free(struct conf *c)
 	free(c);
 }
 
-struct conf *
-conf_parse(const char *path, const char *text, size_t len, const char *hostname,
+/* Parse into a conf, whatever the errors; returns it, errors in errs. */
+static struct conf *
+conf_parse_all(const char *path, const char *text, size_t len, const char *hostname,
     struct conf_errors *errs)
 {
 	struct conf_parser p;
 	char line[LIM_CONF_LINE + 1], *argv[CONF_MAX_ARGS + 1];
-	size_t pos = 0, before = errs->n;
+	size_t pos = 0;
 	int argc;
 
 	memset(&p, 0, sizeof p);
@@ -866,11 +873,21 @@ conf_parse(const char *path, const char *text, size_t len, const char *hostname,
 		pos += n + 1;
 	}
 	conf_finish(&p);
+	return p.c;
+}
+
+struct conf *
+conf_parse(const char *path, const char *text, size_t len, const char *hostname,
+    struct conf_errors *errs)
+{
+	size_t before = errs->n + errs->dropped;
+	struct conf *c = conf_parse_all(path, text, len, hostname, errs);
+
 	if (errs->n + errs->dropped > before) {
-		conf_free(p.c);
+		conf_free(c);
 		return NULL;
 	}
-	return p.c;
+	return c;
 }
 
 static char *
@@ -908,7 +925,7 @@ conf_load(const char *path, struct conf_errors *errs)
 {
 	char host[LIM_DOMAIN + 1], *text;
 	struct conf *c;
-	size_t len = 0;
+	size_t len = 0, before;
 
 	if (gethostname(host, sizeof host) < 0 || host[0] == '\0')
 		(void)str_copy(host, sizeof host, "localhost");
@@ -916,10 +933,13 @@ conf_load(const char *path, struct conf_errors *errs)
 	str_lower(host);
 	if ((text = conf_read_file(path, &len, errs)) == NULL)
 		return NULL;
-	c = conf_parse(path, text, len, host, errs);
+	/* Parse errors and missing files, all in one run. */
+	before = errs->n + errs->dropped;
+	c = conf_parse_all(path, text, len, host, errs);
 	free(text);
-	if (c != NULL && conf_check_files(c, errs) > 0) {
-		conf_unref(c);
+	(void)conf_check_files(c, errs);
+	if (errs->n + errs->dropped > before) {
+		conf_free(c);
 		return NULL;
 	}
 	return c;

@@ -125,7 +125,7 @@ main_stop(void)
 		log_msg("mtad", "stopping", "%d sessions still open; their transactions "
 		    "are not committed", left);
 	writer_stop();
-	log_msg("mtad", "stopped", "clean");
+	log_msg("mtad", "stopped", left ? "%d sessions abandoned" : "clean", left);
 }
 
 static void

@@ -82,7 +82,7 @@ str_to_u64(const char *s, unsigned long long max, unsigned long long *out)
 		if (*s < '0' || *s > '9')
 			return -1;
 		d = (unsigned)(*s - '0');
-		if (v > (max - d) / 10)
+		if (v > max / 10 || (v == max / 10 && d > max % 10))
 			return -1;
 		v = v * 10 + d;
 	}
