@@ -29,13 +29,18 @@ struct conf_parser {
 	int line;
 	struct conf_errors *errs;
 	int seen[32];		/* line where a once-only directive was seen */
+	const struct conf_directive *d;	/* the one being parsed */
 };
 
+/* One directive.  Generic handlers (conf_d_uint, conf_d_file) find the
+ * field at `off` in struct conf; conf_d_uint takes [min, max]. */
 struct conf_directive {
 	const char *name;
 	int min_args, max_args;	/* after the name; -1: no maximum */
 	int once;		/* may appear only once */
 	void (*fn)(struct conf_parser *, char **argv, int argc);
+	size_t off;
+	unsigned min, max;
 };
 
 static void conf_errorv(struct conf_errors *errs, const char *fmt, va_list ap)
@@ -387,25 +392,12 @@ conf_set_file(struct conf_parser *p, struct conf_file *f, const char *path)
 	f->line = p->line;
 }
 
+/* A file name (checked to be readable by conf_check_files). */
 static void
-conf_d_tls_cert(struct conf_parser *p, char **av, int ac)
+conf_d_file(struct conf_parser *p, char **av, int ac)
 {
 	(void)ac;
-	conf_set_file(p, &p->c->tls_cert, av[0]);
-}
-
-static void
-conf_d_tls_key(struct conf_parser *p, char **av, int ac)
-{
-	(void)ac;
-	conf_set_file(p, &p->c->tls_key, av[0]);
-}
-
-static void
-conf_d_tls_ca(struct conf_parser *p, char **av, int ac)
-{
-	(void)ac;
-	conf_set_file(p, &p->c->tls_ca, av[0]);
+	conf_set_file(p, (struct conf_file *)((char *)p->c + p->d->off), av[0]);
 }
 
 static void
@@ -421,32 +413,13 @@ conf_d_max_message_size(struct conf_parser *p, char **av, int ac)
 	p->c->max_message_size = v;
 }
 
+/* A number in the directive's [min, max]. */
 static void
-conf_d_max_recipients(struct conf_parser *p, char **av, int ac)
+conf_d_uint(struct conf_parser *p, char **av, int ac)
 {
 	(void)ac;
-	(void)conf_uint(p, "max_recipients", av[0], 100, LIM_MAX_RECIPIENTS, &p->c->max_recipients);
-}
-
-static void
-conf_d_max_errors(struct conf_parser *p, char **av, int ac)
-{
-	(void)ac;
-	(void)conf_uint(p, "max_errors", av[0], 1, 1000, &p->c->max_errors);
-}
-
-static void
-conf_d_max_sessions(struct conf_parser *p, char **av, int ac)
-{
-	(void)ac;
-	(void)conf_uint(p, "max_sessions", av[0], 1, LIM_MAX_SESSIONS, &p->c->max_sessions);
-}
-
-static void
-conf_d_mx_port(struct conf_parser *p, char **av, int ac)
-{
-	(void)ac;
-	(void)conf_uint(p, "mx_port", av[0], 1, 65535, &p->c->mx_port);
+	(void)conf_uint(p, p->d->name, av[0], p->d->min, p->d->max,
+	    (unsigned *)((char *)p->c + p->d->off));
 }
 
 static void
@@ -679,24 +652,26 @@ conf_d_timeout(struct conf_parser *p, char **av, int ac)
 }
 
 static const struct conf_directive conf_directives[] = {
-	{ "hostname", 1, 1, 1, conf_d_hostname },
-	{ "state_dir", 1, 1, 1, conf_d_state_dir },
-	{ "listen", 2, 2, 0, conf_d_listen },
-	{ "trusted", 1, -1, 0, conf_d_trusted },
-	{ "tls_cert", 1, 1, 1, conf_d_tls_cert },
-	{ "tls_key", 1, 1, 1, conf_d_tls_key },
-	{ "tls_ca", 1, 1, 1, conf_d_tls_ca },
-	{ "max_message_size", 1, 1, 1, conf_d_max_message_size },
-	{ "max_recipients", 1, 1, 1, conf_d_max_recipients },
-	{ "max_errors", 1, 1, 1, conf_d_max_errors },
-	{ "max_sessions", 1, 1, 1, conf_d_max_sessions },
-	{ "route", 2, 4, 0, conf_d_route },
-	{ "mx_port", 1, 1, 1, conf_d_mx_port },
-	{ "resolver", 1, 1, 1, conf_d_resolver },
-	{ "retry", 1, 32, 1, conf_d_retry },
-	{ "queue_lifetime", 1, 1, 1, conf_d_queue_lifetime },
-	{ "limit", 2, 4, 0, conf_d_limit },
-	{ "timeout", 2, 2, 0, conf_d_timeout },
+	{ "hostname", 1, 1, 1, conf_d_hostname, 0, 0, 0 },
+	{ "state_dir", 1, 1, 1, conf_d_state_dir, 0, 0, 0 },
+	{ "listen", 2, 2, 0, conf_d_listen, 0, 0, 0 },
+	{ "trusted", 1, -1, 0, conf_d_trusted, 0, 0, 0 },
+	{ "tls_cert", 1, 1, 1, conf_d_file, offsetof(struct conf, tls_cert), 0, 0 },
+	{ "tls_key", 1, 1, 1, conf_d_file, offsetof(struct conf, tls_key), 0, 0 },
+	{ "tls_ca", 1, 1, 1, conf_d_file, offsetof(struct conf, tls_ca), 0, 0 },
+	{ "max_message_size", 1, 1, 1, conf_d_max_message_size, 0, 0, 0 },
+	{ "max_recipients", 1, 1, 1, conf_d_uint, offsetof(struct conf, max_recipients),
+	    100, LIM_MAX_RECIPIENTS },	/* RFC 5321 4.5.3.1.8: at least 100 */
+	{ "max_errors", 1, 1, 1, conf_d_uint, offsetof(struct conf, max_errors), 1, 1000 },
+	{ "max_sessions", 1, 1, 1, conf_d_uint, offsetof(struct conf, max_sessions),
+	    1, LIM_MAX_SESSIONS },
+	{ "route", 2, 4, 0, conf_d_route, 0, 0, 0 },
+	{ "mx_port", 1, 1, 1, conf_d_uint, offsetof(struct conf, mx_port), 1, 65535 },
+	{ "resolver", 1, 1, 1, conf_d_resolver, 0, 0, 0 },
+	{ "retry", 1, 32, 1, conf_d_retry, 0, 0, 0 },
+	{ "queue_lifetime", 1, 1, 1, conf_d_queue_lifetime, 0, 0, 0 },
+	{ "limit", 2, 4, 0, conf_d_limit, 0, 0, 0 },
+	{ "timeout", 2, 2, 0, conf_d_timeout, 0, 0, 0 },
 };
 
 #define CONF_NDIRECTIVES (sizeof conf_directives / sizeof conf_directives[0])
@@ -751,6 +726,7 @@ conf_directive(struct conf_parser *p, char **argv, int argc)
 			return;
 		}
 		p->seen[i] = p->line;
+		p->d = d;
 		d->fn(p, argv + 1, nargs);
 		return;
 	}

@@ -597,15 +597,6 @@ smtp_cmd_rset(struct smtp_server *s, char *arg, int pending)
 }
 
 static void
-smtp_cmd_noop(struct smtp_server *s, char *arg, int pending)
-{
-	(void)arg;
-	(void)pending;
-	s->counts.other++;
-	smtp_reply(s, "250 2.0.0 Ok");
-}
-
-static void
 smtp_cmd_quit(struct smtp_server *s, char *arg, int pending)
 {
 	(void)arg;
@@ -613,33 +604,6 @@ smtp_cmd_quit(struct smtp_server *s, char *arg, int pending)
 	s->counts.quit++;
 	smtp_close(s);
 	smtp_reply(s, "221 2.0.0 Bye");
-}
-
-static void
-smtp_cmd_vrfy(struct smtp_server *s, char *arg, int pending)
-{
-	(void)arg;
-	(void)pending;
-	s->counts.other++;
-	smtp_reply(s, "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
-}
-
-static void
-smtp_cmd_expn(struct smtp_server *s, char *arg, int pending)
-{
-	(void)arg;
-	(void)pending;
-	s->counts.other++;
-	smtp_reply(s, "502 5.5.1 Error: EXPN not supported");
-}
-
-static void
-smtp_cmd_help(struct smtp_server *s, char *arg, int pending)
-{
-	(void)arg;
-	(void)pending;
-	s->counts.other++;
-	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
 }
 
 /* A web client talking to an SMTP port: not an SMTP error, just goodbye. */
@@ -663,29 +627,34 @@ enum {
 	CMD_PARAMS = 4,	/* line may exceed 512 octets (ESMTP parameters) */
 };
 
+/* A command: its handler, or (fn NULL) the one fixed reply it gets. */
 struct smtp_cmd {
 	const char *verb;
 	unsigned states;
 	unsigned flags;
 	void (*fn)(struct smtp_server *, char *arg, int pending);
+	const char *reply;
 };
 
 static const struct smtp_cmd smtp_cmds[] = {
-	{ "EHLO", ST_ANY, CMD_ARG, smtp_cmd_ehlo },
-	{ "HELO", ST_ANY, CMD_ARG, smtp_cmd_helo },
-	{ "MAIL", ST(IDLE), CMD_ARG | CMD_PARAMS, smtp_cmd_mail },
-	{ "RCPT", ST(MAIL) | ST(RCPT), CMD_ARG | CMD_PARAMS, smtp_cmd_rcpt },
-	{ "DATA", ST_TXN, 0, smtp_cmd_data },
-	{ "RSET", ST_ANY, CMD_NOARG, smtp_cmd_rset },
-	{ "NOOP", ST_ANY, 0, smtp_cmd_noop },
-	{ "QUIT", ST_ANY, CMD_NOARG, smtp_cmd_quit },
-	{ "VRFY", ST_ANY, CMD_ARG, smtp_cmd_vrfy },
-	{ "EXPN", ST_ANY, 0, smtp_cmd_expn },
-	{ "HELP", ST_ANY, 0, smtp_cmd_help },
-	{ "GET", ST_ANY, 0, smtp_cmd_http },
-	{ "POST", ST_ANY, 0, smtp_cmd_http },
-	{ "HEAD", ST_ANY, 0, smtp_cmd_http },
-	{ "CONNECT", ST_ANY, 0, smtp_cmd_http },
+	{ "EHLO", ST_ANY, CMD_ARG, smtp_cmd_ehlo, NULL },
+	{ "HELO", ST_ANY, CMD_ARG, smtp_cmd_helo, NULL },
+	{ "MAIL", ST(IDLE), CMD_ARG | CMD_PARAMS, smtp_cmd_mail, NULL },
+	{ "RCPT", ST(MAIL) | ST(RCPT), CMD_ARG | CMD_PARAMS, smtp_cmd_rcpt, NULL },
+	{ "DATA", ST_TXN, 0, smtp_cmd_data, NULL },
+	{ "RSET", ST_ANY, CMD_NOARG, smtp_cmd_rset, NULL },
+	{ "QUIT", ST_ANY, CMD_NOARG, smtp_cmd_quit, NULL },
+	{ "NOOP", ST_ANY, 0, NULL, "250 2.0.0 Ok" },
+	/* RFC 5321 3.5.3: VRFY may answer 252 without verifying. */
+	{ "VRFY", ST_ANY, CMD_ARG, NULL,
+	    "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery" },
+	{ "EXPN", ST_ANY, 0, NULL, "502 5.5.1 Error: EXPN not supported" },
+	{ "HELP", ST_ANY, 0, NULL,
+	    "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP" },
+	{ "GET", ST_ANY, 0, smtp_cmd_http, NULL },
+	{ "POST", ST_ANY, 0, smtp_cmd_http, NULL },
+	{ "HEAD", ST_ANY, 0, smtp_cmd_http, NULL },
+	{ "CONNECT", ST_ANY, 0, smtp_cmd_http, NULL },
 };
 
 static const struct smtp_cmd *
@@ -770,7 +739,12 @@ smtp_command(struct smtp_server *s, char *line, size_t len, int overflow, int pe
 		    "503 5.5.1 Error: bad sequence of commands");
 		return;
 	}
-	c->fn(s, arg, pending);
+	if (c->fn != NULL) {
+		c->fn(s, arg, pending);
+	} else {
+		s->counts.other++;
+		smtp_reply(s, "%s", c->reply);
+	}
 }
 
 /* Add n bytes to the line being assembled; past SMTP_LINE_MAX only the
