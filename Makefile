@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 
 CC       ?= cc
 FUZZ_CC  ?= clang
-PKGS     := sqlite3 libidn2
+PKGS     := sqlite3 libidn2 gnutls
 
 ifeq ($(SAN),1)
 B        := build/san
@@ -38,7 +38,7 @@ WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototype
 ifeq ($(WERROR),1)
 WARN     += -Werror
 endif
-CPPFLAGS += -D_GNU_SOURCE -Imtad -I$(B)
+CPPFLAGS += -D_GNU_SOURCE -iquote mtad -I$(B)
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 -pthread $(WARN) $(SANFLAGS) -fstack-protector-strong \
             $(shell pkg-config --cflags $(PKGS))
@@ -46,12 +46,11 @@ ifneq ($(SAN),1)
 CPPFLAGS += -D_FORTIFY_SOURCE=2
 endif
 LDFLAGS  += -pthread $(SANFLAGS)
-LDLIBS   += $(shell pkg-config --libs $(PKGS))
+# libunbound's .pc wants libevent's; plain -lunbound needs nothing more.
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lunbound
 
 # Everything but main.c goes into a library the tests and fuzzers link.
-LIB_SRCS := mtad/addr.c mtad/buf.c mtad/conf.c mtad/listen.c mtad/log.c \
-            mtad/policy.c mtad/queue.c mtad/session.c mtad/smtp_server.c \
-            mtad/str.c mtad/writer.c mtad/xalloc.c
+LIB_SRCS := $(filter-out mtad/main.c,$(wildcard mtad/*.c))
 LIB_OBJS := $(LIB_SRCS:mtad/%.c=$(B)/%.o) $(B)/schema.o
 MTAD     := $(B)/mtad
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -102,7 +101,7 @@ unit: $(UNIT)
 	$(UNIT) 2>&1
 
 # Fuzzers: libFuzzer with ASan+UBSan, seconds each, on the committed corpus.
-FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Imtad -fno-sanitize-recover=all \
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -iquote mtad -fno-sanitize-recover=all \
                $(shell pkg-config --cflags $(PKGS))
 FUZZ_OBJS := $(LIB_SRCS:mtad/%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/schema.o
 $(B)/fuzz/obj/%.o: mtad/%.c $(wildcard mtad/*.h) | $(B)
@@ -113,7 +112,7 @@ $(B)/fuzz/obj/schema.o: $(B)/schema.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJS) \
-	    $(shell pkg-config --libs $(PKGS)) -pthread
+	    $(shell pkg-config --libs $(PKGS)) -lunbound -pthread
 
 fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 	@set -e; for t in $(FUZZ_TARGETS); do \

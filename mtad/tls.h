@@ -1,0 +1,51 @@
+/*
+ * tls.h -- TLS over an already connected socket, with GnuTLS.  The only
+ * file that includes gnutls.h is tls.c; everyone else sees this seam.
+ *
+ * Client side (delivery, STARTTLS): tls_client() runs the handshake on the
+ * socket within a time limit.  With verify, the peer's chain must lead to
+ * a trusted CA (tls_ca file, or the system store) and its certificate must
+ * match `servername`; otherwise the handshake succeeds without checking.
+ * Server side (intake STARTTLS/implicit TLS) comes with the TLS issue and
+ * will use the same struct tls and I/O calls.
+ *
+ * All I/O is blocking with a timeout in milliseconds; on error or timeout
+ * the calls return -1 with a reason available from tls_error().
+ */
+#ifndef MTAD_TLS_H
+#define MTAD_TLS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct tls;
+
+struct tls_info {
+	char version[16];	/* "TLS1.3" */
+	char cipher[96];	/* "TLS_AES_256_GCM_SHA384" (IANA name) */
+	int verified;		/* chain and name were checked and good */
+};
+
+/* Once per process: GnuTLS and the default trust store.  `cafile` (the
+ * tls_ca directive) replaces the system store when not NULL.  0 or -1. */
+int tls_init(const char *cafile, char *err, size_t errsize);
+void tls_shutdown(void);
+
+/* Handshake as a client on `fd`.  NULL on failure, reason in err
+ * ("certificate verification failed: signer not found", "handshake:
+ * timeout", ...).  `servername` is sent as SNI and, with verify, checked. */
+struct tls *tls_client(int fd, const char *servername, int verify, int timeout_ms,
+    char *err, size_t errsize);
+
+/* Read up to n bytes: >0 bytes, 0 on a clean close, -1 on error/timeout. */
+ssize_t tls_read(struct tls *t, void *buf, size_t n, int timeout_ms);
+/* Write all n bytes: 0, or -1 on error/timeout. */
+int tls_write(struct tls *t, const void *buf, size_t n, int timeout_ms);
+/* Bytes already decrypted and waiting (poll() on the fd does not see them). */
+size_t tls_pending(struct tls *t);
+void tls_get_info(struct tls *t, struct tls_info *info);
+const char *tls_error(struct tls *t);
+/* Send close_notify (best effort, short timeout) and free; the fd stays open. */
+void tls_close(struct tls *t);
+
+#endif
