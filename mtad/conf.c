@@ -471,6 +471,28 @@ conf_d_queue_lifetime(struct conf_parser *p, char **av, int ac)
 		conf_err(p, "queue_lifetime: \"%s\" is not a duration (like 5d)", av[0]);
 }
 
+/* on (the default) or off: off accepts and queues, and delivers nothing. */
+static void
+conf_d_delivery(struct conf_parser *p, char **av, int ac)
+{
+	(void)ac;
+	if (strcmp(av[0], "on") == 0 || strcmp(av[0], "off") == 0)
+		p->c->delivery = strcmp(av[0], "on") == 0;
+	else
+		conf_err(p, "delivery: \"%s\" must be on or off", av[0]);
+}
+
+/* DURATION, or "off" (the default): when to warn senders of a delay. */
+static void
+conf_d_delay_warning(struct conf_parser *p, char **av, int ac)
+{
+	(void)ac;
+	if (strcmp(av[0], "off") == 0)
+		p->c->delay_warning = 0;
+	else if (conf_duration(av[0], &p->c->delay_warning) < 0)
+		conf_err(p, "delay_warning: \"%s\" is not a duration or off", av[0]);
+}
+
 static int
 conf_route_opt(struct conf_parser *p, struct conf_route *r, const char *opt)
 {
@@ -670,6 +692,9 @@ static const struct conf_directive conf_directives[] = {
 	{ "resolver", 1, 1, 1, conf_d_resolver, 0, 0, 0 },
 	{ "retry", 1, 32, 1, conf_d_retry, 0, 0, 0 },
 	{ "queue_lifetime", 1, 1, 1, conf_d_queue_lifetime, 0, 0, 0 },
+	{ "delay_warning", 1, 1, 1, conf_d_delay_warning, 0, 0, 0 },
+	{ "delivery", 1, 1, 1, conf_d_delivery, 0, 0, 0 },
+	{ "workers", 1, 1, 1, conf_d_uint, offsetof(struct conf, workers), 1, LIM_MAX_WORKERS },
 	{ "limit", 2, 4, 0, conf_d_limit, 0, 0, 0 },
 	{ "timeout", 2, 2, 0, conf_d_timeout, 0, 0, 0 },
 };
@@ -746,6 +771,8 @@ conf_defaults(struct conf *c, const char *hostname)
 	c->max_sessions = LIM_DEF_MAX_SESSIONS;
 	c->mx_port = 25;
 	c->queue_lifetime = 5 * 86400;
+	c->workers = LIM_DEF_WORKERS;
+	c->delivery = 1;
 	c->retry = xmemdup(retry, sizeof retry);
 	c->nretry = sizeof retry / sizeof retry[0];
 	c->timeout = (struct conf_timeouts){

@@ -97,6 +97,9 @@ struct conf {
 	unsigned *retry;		/* seconds; the last one repeats */
 	size_t nretry;
 	unsigned queue_lifetime;
+	unsigned delay_warning;		/* seconds; 0: no delay DSNs */
+	unsigned workers;		/* delivery threads */
+	int delivery;			/* 0: accept and queue only */
 	struct conf_limit *limits;
 	size_t nlimits;
 	struct conf_timeouts timeout;

@@ -67,6 +67,43 @@
 /* Time to send a reply before the peer is considered gone. */
 #define LIM_SEND_TIMEOUT 60
 
+/* Delivery threads (`workers`); each holds at most one connection. */
+#define LIM_DEF_WORKERS 32
+#define LIM_MAX_WORKERS 1000
+/* Default connections per destination (`limit * connections=N`), as
+ * Postfix's default_destination_concurrency_limit. */
+#define LIM_DEF_DEST_CONNECTIONS 20
+/* Messages delivered over one connection before QUIT (`limit ...
+ * messages_per_connection=N` overrides). */
+#define LIM_DEF_MSGS_PER_CONN 1000
+/* Messages handed to a worker at once (one job); it asks for more of the
+ * same destination while its connection is open. */
+#define LIM_JOB_MESSAGES 64
+/* Recipients the scheduler holds in memory (claimed, state 'sending'),
+ * in all and per destination domain (a slow domain cannot take it all). */
+#define LIM_ACTIVE_RCPTS 20000
+#define LIM_ACTIVE_PER_DOMAIN 2000
+/* Delivered units a worker may have on their way to the disk: a crash
+ * can deliver at most this many messages per worker a second time. */
+#define LIM_WORKER_UNRECORDED 8
+/* Waiting for the reply to our QUIT: nothing depends on it. */
+#define LIM_QUIT_TIMEOUT 10
+/* Longest the scheduler sleeps without a reason to wake. */
+#define LIM_SCHED_IDLE 60
+/* A reply from a remote server: lines kept, octets kept per reply. */
+#define LIM_REPLY_LINES 100
+#define LIM_REPLY_TEXT 1024
+/* Delivery: candidates from DNS (hosts x addresses), addresses per host
+ * (Postfix's smtp_mx_address_limit is 5 in all). */
+#define LIM_DNS_TARGETS 20
+#define LIM_DNS_ADDRS_PER_HOST 4
+/* A DSN returns the whole original (RET=FULL) only up to this size;
+ * beyond, its headers (Postfix: bounce_size_limit). */
+#define LIM_DSN_FULL_BODY 50000
+/* RFC 3461 4.4: ENVID at most 100 octets; ORCPT at most 500. */
+#define LIM_DSN_ENVID 100
+#define LIM_DSN_ORCPT 500
+
 /* Config file: size of the whole file, one line, entries of a list. */
 #define LIM_CONF_FILE (1024 * 1024)
 #define LIM_CONF_LINE 4096

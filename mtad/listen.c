@@ -34,6 +34,7 @@ listen_main(void *arg)
 {
 	struct listener *l = arg;
 
+	pthread_setname_np(pthread_self(), "mtad-listen");
 	for (;;) {
 		struct pollfd pfd[2] = { { l->fd, POLLIN, 0 }, { l->stop[0], POLLIN, 0 } };
 		struct sockaddr_storage peer;

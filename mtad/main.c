@@ -21,11 +21,15 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "dns.h"
 #include "limits.h"
 #include "listen.h"
 #include "log.h"
+#include "scheduler.h"
 #include "session.h"
 #include "str.h"
+#include "tls.h"
+#include "worker.h"
 #include "writer.h"
 
 #define MTAD_VERSION "0.1.0"
@@ -102,11 +106,18 @@ main_reload(const char *path)
 		log_msg("mtad", "reload_failed", "state_dir cannot change without a restart; "
 		    "keeping the running configuration");
 		conf_unref(c);
+	} else if (tls_init(c->tls_ca.path, err, sizeof err) < 0) {
+		log_msg("mtad", "reload_failed", "%s; keeping the running configuration", err);
+		conf_unref(c);
 	} else if (listen_apply(c, err, sizeof err) < 0) {
 		log_msg("mtad", "reload_failed", "%s; keeping the running configuration", err);
 		conf_unref(c);
 	} else {
+		if (c->workers != old->workers || strcmp(c->resolver, old->resolver) != 0)
+			log_msg("mtad", "reload_partial", "workers and resolver change only "
+			    "with a restart");
 		conf_set_current(c);
+		sched_wake();
 		log_msg("mtad", "reloaded", "%s: %d listeners", path, listen_count());
 	}
 	conf_unref(old);
@@ -124,7 +135,16 @@ main_stop(void)
 	if ((left = session_wait(LIM_SHUTDOWN_GRACE + 5)) > 0)
 		log_msg("mtad", "stopping", "%d sessions still open; their transactions "
 		    "are not committed", left);
+	/* Deliveries in flight finish their message; the rest stays queued. */
+	sched_stop();
+	if (worker_stop(LIM_SHUTDOWN_GRACE) > 0)
+		log_msg("mtad", "stopping", "deliveries still running are abandoned; they "
+		    "are tried again at the next start");
+	else
+		sched_free();
 	writer_stop();
+	dns_shutdown();
+	tls_shutdown();
 	log_msg("mtad", "stopped", left ? "%d sessions abandoned" : "clean", left);
 }
 
@@ -153,11 +173,20 @@ main_start(struct conf *c)
 		fatal("cannot create the shutdown pipe");
 	if (str_fmt(db, sizeof db, "%s/mtad.db", c->state_dir) < 0)
 		fatal("state_dir %s: path too long", c->state_dir);
+	if (tls_init(c->tls_ca.path, err, sizeof err) < 0 ||
+	    dns_init(c->resolver, err, sizeof err) < 0) {
+		errno = 0;
+		fatal("%s", err);
+	}
 	if (writer_start(db, err, sizeof err) < 0) {
 		errno = 0;
 		fatal("queue %s", err);
 	}
 	conf_set_current(c);
+	if (sched_start(err, sizeof err) < 0 || worker_start(db, c->workers, err, sizeof err) < 0) {
+		errno = 0;
+		fatal("%s", err);
+	}
 	if (listen_apply(c, err, sizeof err) < 0) {
 		errno = 0;
 		fatal("%s", err);

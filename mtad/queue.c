@@ -21,7 +21,9 @@ extern const char queue_schema_sql[];
 
 enum queue_stmt {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
-	Q_INS_MSG, Q_INS_RCPT, Q_INS_EVENT, Q_NSTMT
+	Q_INS_MSG, Q_INS_RCPT, Q_INS_EVENT,
+	Q_RECOVER, Q_DOMAINS, Q_CLAIM_SEL, Q_CLAIM_UPD, Q_NEXT_DUE, Q_LOAD,
+	Q_SET_RCPT, Q_INS_BOUNCE, Q_PENDING, Q_DEL_MSG, Q_NSTMT
 };
 
 static const char *const queue_sql[Q_NSTMT] = {
@@ -32,12 +34,33 @@ static const char *const queue_sql[Q_NSTMT] = {
 	[Q_RELEASE] = "RELEASE job",
 	[Q_ROLLBACK_TO] = "ROLLBACK TO job",
 	[Q_INS_MSG] = "INSERT INTO messages (queue_id, sender, size, received_at,"
-	    " client_addr, helo, auth_user, body_type, smtputf8, body)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    " client_addr, helo, auth_user, body_type, smtputf8, body, dsn_ret, dsn_envid)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[Q_INS_RCPT] = "INSERT INTO recipients (message_id, address, domain, state,"
-	    " next_attempt, updated_at) VALUES (?, ?, ?, 'queued', ?, ?)",
+	    " next_attempt, updated_at, dsn_notify, dsn_orcpt)"
+	    " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
 	[Q_INS_EVENT] = "INSERT INTO events (at, queue_id, recipient, kind, code,"
-	    " reply, remote) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	    " reply, remote, tls) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	[Q_RECOVER] = "UPDATE recipients SET state = 'queued' WHERE state = 'sending'",
+	[Q_DOMAINS] = "SELECT domain, min(next_attempt) FROM recipients"
+	    " WHERE state IN ('queued', 'deferred') GROUP BY domain",
+	[Q_CLAIM_SEL] = "SELECT id, message_id, address, dsn_notify, dsn_orcpt, attempts,"
+	    " delay_notified FROM recipients WHERE domain = ?1"
+	    " AND state IN ('queued', 'deferred') AND next_attempt <= ?2"
+	    " ORDER BY next_attempt, id LIMIT ?3",
+	[Q_CLAIM_UPD] = "UPDATE recipients SET state = 'sending' WHERE id = ?",
+	[Q_NEXT_DUE] = "SELECT min(next_attempt) FROM recipients WHERE domain = ?"
+	    " AND state IN ('queued', 'deferred')",
+	[Q_LOAD] = "SELECT queue_id, sender, received_at, body, body_type, smtputf8,"
+	    " dsn_ret, dsn_envid FROM messages WHERE id = ?",
+	[Q_SET_RCPT] = "UPDATE recipients SET state = ?2, attempts = attempts + ?3,"
+	    " next_attempt = ?4, last_code = ?5, last_reply = ?6, last_mx = ?7,"
+	    " updated_at = ?8, delay_notified = max(delay_notified, ?9) WHERE id = ?1",
+	[Q_INS_BOUNCE] = "INSERT INTO bounces (at, queue_id, sender, recipient, remote,"
+	    " code, enhanced, reply, class) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[Q_PENDING] = "SELECT count(*) FROM recipients WHERE message_id = ?"
+	    " AND state IN ('queued', 'deferred', 'held', 'sending')",
+	[Q_DEL_MSG] = "DELETE FROM messages WHERE id = ?",
 };
 
 struct queue {
@@ -284,6 +307,8 @@ queue_insert_rcpts(struct queue *q, const struct queue_msg *m, sqlite3_int64 mid
 		queue_bind_text(st, 3, m->rcpts[i].domain);
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)m->received_at);
 		sqlite3_bind_int64(st, 5, (sqlite3_int64)m->received_at);
+		sqlite3_bind_int(st, 6, m->rcpts[i].notify);
+		queue_bind_text(st, 7, m->rcpts[i].orcpt);
 		if (queue_step_done(st) != QUEUE_OK)
 			return QUEUE_ERR;
 	}
@@ -292,7 +317,8 @@ queue_insert_rcpts(struct queue *q, const struct queue_msg *m, sqlite3_int64 mid
 
 static int
 queue_insert_event(struct queue *q, time_t at, const char *queue_id,
-    const char *rcpt, const char *kind, int code, const char *reply, const char *remote)
+    const char *rcpt, const char *kind, int code, const char *reply, const char *remote,
+    const char *tls)
 {
 	sqlite3_stmt *st = queue_stmt(q, Q_INS_EVENT);
 
@@ -306,6 +332,7 @@ queue_insert_event(struct queue *q, time_t at, const char *queue_id,
 		sqlite3_bind_int(st, 5, code);
 	queue_bind_text(st, 6, reply);
 	queue_bind_text(st, 7, remote);
+	queue_bind_text(st, 8, tls);
 	return queue_step_done(st);
 }
 
@@ -327,12 +354,14 @@ queue_insert_message(struct queue *q, const struct queue_msg *m)
 	queue_bind_text(st, 8, m->body_type);
 	sqlite3_bind_int(st, 9, m->smtputf8);
 	sqlite3_bind_blob64(st, 10, m->body, m->size, SQLITE_STATIC);
+	queue_bind_text(st, 11, m->dsn_ret ? m->dsn_ret : "");
+	queue_bind_text(st, 12, m->dsn_envid);
 	if ((rc = queue_step_done(st)) != QUEUE_OK)
 		return rc;
 	if (queue_insert_rcpts(q, m, sqlite3_last_insert_rowid(q->db)) != QUEUE_OK)
 		return QUEUE_ERR;
 	return queue_insert_event(q, m->received_at, m->queue_id, NULL, "received", 250,
-	    NULL, m->client_addr);
+	    NULL, m->client_addr, NULL);
 }
 
 void
@@ -355,4 +384,252 @@ queue_new_id(char *out, size_t size)
 	for (i = 0; i < n; i++)
 		out[i] = alphabet[rnd[i] & 31];
 	out[n] = '\0';
+}
+
+/* ---- delivery ---- */
+
+int
+queue_recover(struct queue *q)
+{
+	if (queue_exec_stmt(q, Q_RECOVER) != QUEUE_OK)
+		return -1;
+	return sqlite3_changes(q->db);
+}
+
+int
+queue_domains(struct queue *q, void (*cb)(void *ctx, const char *domain, time_t next),
+    void *ctx)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_DOMAINS);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cb(ctx, (const char *)sqlite3_column_text(st, 0),
+		    (time_t)sqlite3_column_int64(st, 1));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static char *
+queue_col_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+/* Read the due rows of a domain (Q_CLAIM_SEL) into a new array. */
+static int
+queue_claim_rows(struct queue *q, const char *domain, time_t now, int limit,
+    struct queue_claim **out)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_CLAIM_SEL);
+	size_t cap = 0;
+	int n = 0, rc;
+
+	*out = NULL;
+	if (st == NULL)
+		return -1;
+	queue_bind_text(st, 1, domain);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	sqlite3_bind_int(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct queue_claim *c;
+
+		*out = xgrow(*out, &cap, (size_t)n + 1, sizeof **out);
+		c = &(*out)[n++];
+		c->id = sqlite3_column_int64(st, 0);
+		c->message_id = sqlite3_column_int64(st, 1);
+		c->address = queue_col_strdup(st, 2);
+		c->notify = sqlite3_column_int(st, 3);
+		c->orcpt = queue_col_strdup(st, 4);
+		c->attempts = sqlite3_column_int(st, 5);
+		c->delay_notified = sqlite3_column_int(st, 6);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+static time_t
+queue_next_due(struct queue *q, const char *domain)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_NEXT_DUE);
+	time_t t = 0;
+
+	if (st == NULL)
+		return 0;
+	queue_bind_text(st, 1, domain);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		t = (time_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return t;
+}
+
+int
+queue_claim(struct queue *q, const char *domain, time_t now, int limit,
+    struct queue_claim **out, time_t *next)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_CLAIM_UPD);
+	int n = queue_claim_rows(q, domain, now, limit, out), i;
+
+	if (n < 0 || st == NULL) {
+		queue_claims_free(*out, n < 0 ? 0 : n);
+		*out = NULL;
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_int64(st, 1, (*out)[i].id);
+		if (queue_step_done(st) != QUEUE_OK) {
+			queue_claims_free(*out, n);
+			*out = NULL;
+			return -1;
+		}
+	}
+	*next = queue_next_due(q, domain);
+	return n;
+}
+
+void
+queue_claims_free(struct queue_claim *v, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].address);
+		free(v[i].orcpt);
+	}
+	free(v);
+}
+
+int
+queue_load(struct queue *q, long long id, struct queue_message *m)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_LOAD);
+	const char *type;
+	int rc;
+
+	memset(m, 0, sizeof *m);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		m->id = id;
+		(void)str_copy(m->queue_id, sizeof m->queue_id, (const char *)sqlite3_column_text(st, 0));
+		m->sender = queue_col_strdup(st, 1);
+		m->received_at = (time_t)sqlite3_column_int64(st, 2);
+		m->size = (size_t)sqlite3_column_bytes(st, 3);
+		m->body = xmalloc(m->size + 1);
+		if (m->size > 0)
+			memcpy(m->body, sqlite3_column_blob(st, 3), m->size);
+		m->body[m->size] = '\0';
+		type = (const char *)sqlite3_column_text(st, 4);
+		m->body_8bit = type && strcmp(type, "8BITMIME") == 0;
+		m->smtputf8 = sqlite3_column_int(st, 5);
+		(void)str_copy(m->dsn_ret, sizeof m->dsn_ret, (const char *)sqlite3_column_text(st, 6));
+		m->envid = queue_col_strdup(st, 7);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+void
+queue_message_free(struct queue_message *m)
+{
+	free(m->sender);
+	free(m->body);
+	free(m->envid);
+	memset(m, 0, sizeof *m);
+}
+
+static const char *
+queue_outcome_state(enum queue_outcome_kind k)
+{
+	static const char *names[] = { "delivered", "deferred", "bounced", "expired", "queued" };
+
+	return names[k];
+}
+
+static int
+queue_set_rcpt(struct queue *q, time_t now, const struct queue_outcome *o)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_SET_RCPT);
+
+	if (st == NULL)
+		return QUEUE_ERR;
+	sqlite3_bind_int64(st, 1, o->rcpt_id);
+	queue_bind_text(st, 2, queue_outcome_state(o->kind));
+	sqlite3_bind_int(st, 3, o->kind != QO_RELEASED);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)(o->kind == QO_DEFERRED ? o->next_attempt : now));
+	if (o->code)
+		sqlite3_bind_int(st, 5, o->code);
+	queue_bind_text(st, 6, o->reply);
+	queue_bind_text(st, 7, o->remote);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)now);
+	sqlite3_bind_int(st, 9, o->delay_notified);
+	return queue_step_done(st);
+}
+
+static int
+queue_insert_bounce(struct queue *q, const char *queue_id, const char *sender, time_t now,
+    const struct queue_outcome *o)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_INS_BOUNCE);
+
+	if (st == NULL)
+		return QUEUE_ERR;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	queue_bind_text(st, 2, queue_id);
+	queue_bind_text(st, 3, sender);
+	queue_bind_text(st, 4, o->address);
+	queue_bind_text(st, 5, o->remote);
+	if (o->code)
+		sqlite3_bind_int(st, 6, o->code);
+	queue_bind_text(st, 7, o->status ? o->status : "5.0.0");
+	queue_bind_text(st, 8, o->reply ? o->reply : "");
+	queue_bind_text(st, 9, o->class ? o->class : "soft");
+	return queue_step_done(st);
+}
+
+int
+queue_record(struct queue *q, const char *queue_id, const char *sender, time_t now,
+    const struct queue_outcome *o)
+{
+	if (queue_set_rcpt(q, now, o) != QUEUE_OK)
+		return QUEUE_ERR;
+	if (o->kind == QO_RELEASED)
+		return QUEUE_OK;
+	if ((o->kind == QO_BOUNCED || o->kind == QO_EXPIRED) &&
+	    queue_insert_bounce(q, queue_id, sender, now, o) != QUEUE_OK)
+		return QUEUE_ERR;
+	return queue_insert_event(q, now, queue_id, o->address, queue_outcome_state(o->kind),
+	    o->code, o->reply, o->remote, o->tls);
+}
+
+int
+queue_finish(struct queue *q, long long id)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_PENDING), *del = queue_stmt(q, Q_DEL_MSG);
+	int rc, pending = -1;
+
+	if (st == NULL || del == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		pending = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (pending != 0)
+		return pending > 0 ? 0 : -1;
+	sqlite3_bind_int64(del, 1, id);
+	return queue_step_done(del) == QUEUE_OK ? 1 : -1;
+}
+
+int
+queue_event(struct queue *q, time_t at, const char *queue_id, const char *rcpt,
+    const char *kind, const char *reply)
+{
+	return queue_insert_event(q, at, queue_id, rcpt, kind, 0, reply, NULL, NULL);
 }

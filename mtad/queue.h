@@ -22,6 +22,8 @@ enum { QUEUE_OK = 0, QUEUE_ERR = -1, QUEUE_DUP = -2 };
 struct queue_rcpt {
 	const char *address;
 	const char *domain;
+	int notify;			/* RFC 3461 NOTIFY bits, 0 if not given */
+	const char *orcpt;		/* ORCPT decoded, or NULL */
 };
 
 /* A message to insert; all pointers are borrowed for the call. */
@@ -33,6 +35,8 @@ struct queue_msg {
 	const char *auth_user;		/* NULL when not authenticated */
 	const char *body_type;		/* "", "7BIT", "8BITMIME" */
 	int smtputf8;
+	const char *dsn_ret;		/* "", "FULL", "HDRS" */
+	const char *dsn_envid;		/* ENVID decoded, or NULL */
 	time_t received_at;
 	const char *body;
 	size_t size;
@@ -57,6 +61,81 @@ void queue_rollback_savepoint(struct queue *q);
 /* Insert a message, its recipients (state queued, due now) and its
  * "received" event.  QUEUE_OK, QUEUE_DUP (queue ID taken) or QUEUE_ERR. */
 int queue_insert_message(struct queue *q, const struct queue_msg *m);
+
+/* ---- delivery ---- */
+
+/* Put every 'sending' recipient back to 'queued' (start-up: whatever was
+ * in flight when the daemon stopped is tried again).  Count, or -1. */
+int queue_recover(struct queue *q);
+/* For every domain with queued or deferred recipients: cb(domain, the
+ * earliest next_attempt).  0 or -1. */
+int queue_domains(struct queue *q, void (*cb)(void *ctx, const char *domain, time_t next),
+    void *ctx);
+
+/* A claimed recipient (state 'sending'), as the scheduler holds it. */
+struct queue_claim {
+	long long id, message_id;
+	char *address;
+	int notify;			/* DSN NOTIFY bits */
+	char *orcpt;			/* or NULL */
+	int attempts;
+	int delay_notified;
+};
+
+/* Claim (state 'sending') up to `limit` recipients of `domain` due at
+ * `now`, oldest first.  *next: the earliest next_attempt of the rest of
+ * the domain's queued/deferred recipients, 0 when none.  Returns the
+ * number claimed (in *out, free with queue_claims_free), or -1.  Writer
+ * only. */
+int queue_claim(struct queue *q, const char *domain, time_t now, int limit,
+    struct queue_claim **out, time_t *next);
+void queue_claims_free(struct queue_claim *v, int n);
+
+/* A message as delivery needs it. */
+struct queue_message {
+	long long id;
+	char queue_id[LIM_QUEUE_ID + 1];
+	char *sender;
+	time_t received_at;
+	char *body;
+	size_t size;
+	int body_8bit, smtputf8;
+	char dsn_ret[8];		/* "", "FULL", "HDRS" */
+	char *envid;			/* or NULL */
+};
+
+/* Load message `id`: 0, 1 when it is gone, -1 on error. */
+int queue_load(struct queue *q, long long id, struct queue_message *m);
+void queue_message_free(struct queue_message *m);
+
+enum queue_outcome_kind { QO_DELIVERED, QO_DEFERRED, QO_BOUNCED, QO_EXPIRED, QO_RELEASED };
+
+/* What one attempt did for one recipient.  RELEASED: claimed but not
+ * tried (shutdown): back to 'queued', not counted as an attempt. */
+struct queue_outcome {
+	long long rcpt_id;
+	const char *address;
+	enum queue_outcome_kind kind;
+	int code;			/* remote reply code, 0 if none */
+	const char *status;		/* "5.1.1" */
+	const char *reply;		/* remote reply or our reason */
+	const char *remote;		/* "host[ip]:port", or NULL */
+	const char *tls;		/* "TLS1.3 cipher" or NULL */
+	time_t next_attempt;		/* DEFERRED */
+	const char *class;		/* BOUNCED/EXPIRED: "hard", ... */
+	int delay_notified;		/* a delay DSN went out for it */
+};
+
+/* Record an outcome: the recipient's row, an events row, and for BOUNCED
+ * and EXPIRED a bounces row.  Writer only.  QUEUE_OK or QUEUE_ERR. */
+int queue_record(struct queue *q, const char *queue_id, const char *sender, time_t now,
+    const struct queue_outcome *o);
+/* Delete message `id` once none of its recipients waits any more: 1 when
+ * deleted, 0 when some still wait, -1 on error.  Writer only. */
+int queue_finish(struct queue *q, long long id);
+/* An events row of our own (e.g. "dsn", "dsn_dropped"). */
+int queue_event(struct queue *q, time_t at, const char *queue_id, const char *rcpt,
+    const char *kind, const char *reply);
 
 /* The last SQLite error text of this connection. */
 const char *queue_errmsg(struct queue *q);

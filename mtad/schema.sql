@@ -52,3 +52,30 @@ CREATE TABLE events (
 );
 CREATE INDEX events_at ON events (at);
 CREATE INDEX events_queue_id ON events (queue_id);
+
+-- migration 2
+-- Delivery: RFC 3461 DSN parameters, delay warnings, the bounce log.
+ALTER TABLE messages ADD COLUMN dsn_ret TEXT NOT NULL DEFAULT '';  -- '', 'FULL', 'HDRS'
+ALTER TABLE messages ADD COLUMN dsn_envid TEXT;                    -- ENVID, decoded
+ALTER TABLE recipients ADD COLUMN dsn_notify INTEGER NOT NULL DEFAULT 0; -- dsn.h bits
+ALTER TABLE recipients ADD COLUMN dsn_orcpt TEXT;                  -- "rfc822;x@y", decoded
+ALTER TABLE recipients ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;
+DROP INDEX recipients_domain;
+CREATE INDEX recipients_domain ON recipients (domain, state, next_attempt);
+
+-- Every permanent failure: one row (mtactl bounces, the TUI's bounce log,
+-- and later the suppression list).  class from the enhanced status code.
+CREATE TABLE bounces (
+    id        INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    queue_id  TEXT NOT NULL,
+    sender    TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    remote    TEXT,                        -- "host[ip]:port", or NULL
+    code      INTEGER,                     -- SMTP reply code, NULL if none
+    enhanced  TEXT NOT NULL,               -- RFC 3463 "5.1.1"
+    reply     TEXT NOT NULL,
+    class     TEXT NOT NULL CHECK (class IN ('hard', 'soft', 'policy', 'expired', 'async'))
+);
+CREATE INDEX bounces_at ON bounces (at);
+CREATE INDEX bounces_recipient ON bounces (recipient);

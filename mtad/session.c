@@ -21,6 +21,7 @@
 #include "log.h"
 #include "policy.h"
 #include "queue.h"
+#include "scheduler.h"
 #include "smtp_server.h"
 #include "str.h"
 #include "writer.h"
@@ -163,16 +164,18 @@ static void
 session_store(struct session *ss, struct smtp_server *srv)
 {
 	static const char *body_type[] = { "", "7BIT", "8BITMIME" };
+	static const char *ret[] = { "", "FULL", "HDRS" };
 	const struct smtp_txn *t = smtp_server_txn(srv);
 	struct queue_rcpt *rcpts = xcalloc(t->nrcpts, sizeof *rcpts);
 	struct queue_msg m = {
 		.queue_id = t->queue_id, .sender = t->sender,
 		.client_addr = ss->peer, .helo = smtp_server_helo(srv),
 		.body_type = body_type[t->body], .smtputf8 = t->smtputf8,
+		.dsn_ret = ret[t->ret], .dsn_envid = t->envid,
 		.received_at = t->received_at, .body = t->msg.data, .size = t->msg.len,
 		.rcpts = rcpts, .nrcpts = t->nrcpts,
 	};
-	struct writer_job job = { session_insert, &m, 0, 0, NULL };
+	struct writer_job job = { .fn = session_insert, .arg = &m };
 	struct logline l;
 	size_t i;
 	int rc;
@@ -180,6 +183,8 @@ session_store(struct session *ss, struct smtp_server *srv)
 	for (i = 0; i < t->nrcpts; i++) {
 		rcpts[i].address = t->rcpts[i].mailbox;
 		rcpts[i].domain = t->rcpts[i].domain;
+		rcpts[i].notify = t->rcpts[i].notify;
+		rcpts[i].orcpt = t->rcpts[i].orcpt;
 	}
 	rc = writer_run(&job);
 	log_begin(&l, t->queue_id, rc == QUEUE_OK ? "received" : "store_failed");
@@ -192,6 +197,9 @@ session_store(struct session *ss, struct smtp_server *srv)
 		log_str(&l, "error", rc == QUEUE_DUP ? "queue ID taken" : "database");
 	log_end(&l);
 	free(rcpts);
+	for (i = 0; rc == QUEUE_OK && i < t->nrcpts; i++)
+		if (i == 0 || strcmp(t->rcpts[i].domain, t->rcpts[i - 1].domain) != 0)
+			sched_notify(t->rcpts[i].domain);
 	smtp_server_stored(srv, rc == QUEUE_OK);
 }
 
@@ -268,6 +276,7 @@ session_main(void *arg)
 	struct smtp_server *srv;
 	struct logline l;
 
+	pthread_setname_np(pthread_self(), "mtad-smtpd");
 	(void)str_copy(env.client_addr, sizeof env.client_addr, ss->peer);
 	srv = smtp_server_new(&env);
 	log_begin(&l, ss->id, "connect");

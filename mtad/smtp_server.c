@@ -142,8 +142,12 @@ smtp_txn_reset(struct smtp_server *s)
 	for (i = 0; i < t->nrcpts; i++) {
 		free(t->rcpts[i].mailbox);
 		free(t->rcpts[i].domain);
+		free(t->rcpts[i].orcpt);
 	}
 	free(t->rcpts);
+	free(t->envid);
+	t->envid = NULL;
+	t->ret = DSN_RET_UNSPEC;
 	buf_reset(&t->msg, 64 * 1024);
 	t->msg.max = (size_t)s->env.max_message_size + 4096;
 	t->sender = NULL;
@@ -201,6 +205,7 @@ smtp_cmd_ehlo(struct smtp_server *s, char *arg, int pending)
 	smtp_reply(s, "250-SIZE %llu", s->env.max_message_size);
 	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtp_reply(s, "250-8BITMIME");
+	smtp_reply(s, "250-DSN");
 	smtp_reply(s, "250 SMTPUTF8");
 }
 
@@ -222,6 +227,15 @@ struct smtp_mail_params {
 	int smtputf8;
 	unsigned long long size;
 	int seen_body, seen_size;
+	enum dsn_ret ret;
+	char envid[LIM_DSN_ENVID + 1];
+	int seen_envid;
+};
+
+struct smtp_rcpt_params {
+	int notify;
+	char orcpt[LIM_DSN_ORCPT + 1];
+	int seen_orcpt;
 };
 
 /* One ESMTP parameter of MAIL; on error the reply is queued, -1. */
@@ -258,13 +272,67 @@ smtp_mail_param(struct smtp_server *s, char *kw, char *val,
 		mp->smtputf8 = 1;
 		return 0;
 	}
+	if (strcasecmp(kw, "RET") == 0 && val && mp->ret == DSN_RET_UNSPEC) {
+		mp->ret = strcasecmp(val, "FULL") == 0 ? DSN_RET_FULL :
+		    strcasecmp(val, "HDRS") == 0 ? DSN_RET_HDRS : DSN_RET_UNSPEC;
+		if (mp->ret != DSN_RET_UNSPEC)
+			return 0;
+		smtp_reply(s, "501 5.5.4 RET= must be FULL or HDRS");
+		return -1;
+	}
+	if (strcasecmp(kw, "ENVID") == 0 && val && !mp->seen_envid) {
+		mp->seen_envid = 1;
+		if (strlen(val) <= LIM_DSN_ENVID &&
+		    dsn_xtext_decode(val, mp->envid, sizeof mp->envid) == 0)
+			return 0;
+		smtp_reply(s, "501 5.5.4 Bad ENVID= value");
+		return -1;
+	}
 	smtp_reply(s, "555 5.5.4 Unsupported option: %s", kw);
 	return -1;
 }
 
-/* "KEY[=VALUE] KEY[=VALUE] ..." after a path; NULL fn rejects any. */
+/* ORCPT=addr-type ";" xtext (RFC 3461 4.2): stored decoded. */
 static int
-smtp_params(struct smtp_server *s, char *p, struct smtp_mail_params *mp)
+smtp_orcpt(const char *val, char *out, size_t size)
+{
+	const char *semi = strchr(val, ';');
+	size_t n;
+
+	if (semi == NULL || semi == val || strlen(val) > LIM_DSN_ORCPT)
+		return -1;
+	n = (size_t)(semi - val) + 1;
+	if (n >= size)
+		return -1;
+	memcpy(out, val, n);
+	return dsn_xtext_decode(semi + 1, out + n, size - n);
+}
+
+/* One ESMTP parameter of RCPT: NOTIFY, ORCPT (RFC 3461). */
+static int
+smtp_rcpt_param(struct smtp_server *s, char *kw, char *val, struct smtp_rcpt_params *rp)
+{
+	if (strcasecmp(kw, "NOTIFY") == 0 && val && rp->notify == 0) {
+		if ((rp->notify = dsn_notify_parse(val)) > 0)
+			return 0;
+		smtp_reply(s, "501 5.5.4 Bad NOTIFY= value");
+		return -1;
+	}
+	if (strcasecmp(kw, "ORCPT") == 0 && val && !rp->seen_orcpt) {
+		rp->seen_orcpt = 1;
+		if (smtp_orcpt(val, rp->orcpt, sizeof rp->orcpt) == 0)
+			return 0;
+		smtp_reply(s, "501 5.5.4 Bad ORCPT= value");
+		return -1;
+	}
+	smtp_reply(s, "555 5.5.4 Unsupported option: %s", kw);
+	return -1;
+}
+
+/* "KEY[=VALUE] KEY[=VALUE] ..." after a path, for MAIL (mp) or RCPT (rp). */
+static int
+smtp_params(struct smtp_server *s, char *p, struct smtp_mail_params *mp,
+    struct smtp_rcpt_params *rp)
 {
 	char *kw, *val, *save = NULL;
 
@@ -275,11 +343,11 @@ smtp_params(struct smtp_server *s, char *p, struct smtp_mail_params *mp)
 	for (kw = strtok_r(p, " ", &save); kw; kw = strtok_r(NULL, " ", &save)) {
 		if ((val = strchr(kw, '=')) != NULL)
 			*val++ = '\0';
-		if (!s->esmtp || mp == NULL) {
+		if (!s->esmtp) {
 			smtp_reply(s, "555 5.5.4 Unsupported option: %s", kw);
 			return -1;
 		}
-		if (smtp_mail_param(s, kw, val, mp) < 0)
+		if (mp ? smtp_mail_param(s, kw, val, mp) < 0 : smtp_rcpt_param(s, kw, val, rp) < 0)
 			return -1;
 	}
 	return 0;
@@ -301,7 +369,7 @@ smtp_path_start(char *arg, const char *prefix)
 static void
 smtp_cmd_mail(struct smtp_server *s, char *arg, int pending)
 {
-	struct smtp_mail_params mp = { SMTP_BODY_UNSPEC, 0, 0, 0, 0 };
+	struct smtp_mail_params mp;
 	struct policy_client pc = { s->env.client_trusted, 0, s->env.listener };
 	struct policy_verdict v;
 	struct addr a;
@@ -310,6 +378,7 @@ smtp_cmd_mail(struct smtp_server *s, char *arg, int pending)
 	size_t end;
 
 	(void)pending;
+	memset(&mp, 0, sizeof mp);
 	s->counts.mail++;
 	if ((p = smtp_path_start(arg, "FROM:")) == NULL ||
 	    (e = addr_parse_path(p, 1, 0, &a, &end)) == ADDR_NO_BRACKETS) {
@@ -320,7 +389,7 @@ smtp_cmd_mail(struct smtp_server *s, char *arg, int pending)
 		smtp_reply(s, "501 5.1.7 Bad sender address: %s", addr_strerror(e));
 		return;
 	}
-	if (smtp_params(s, p + end, &mp) < 0)
+	if (smtp_params(s, p + end, &mp, NULL) < 0)
 		return;
 	if (a.utf8 && !mp.smtputf8) {
 		smtp_reply(s, "553 5.6.7 Non-ASCII sender address needs SMTPUTF8");
@@ -336,6 +405,8 @@ smtp_cmd_mail(struct smtp_server *s, char *arg, int pending)
 	s->txn.body = mp.body;
 	s->txn.smtputf8 = mp.smtputf8;
 	s->txn.declared_size = mp.size;
+	s->txn.ret = mp.ret;
+	s->txn.envid = mp.seen_envid ? xstrdup(mp.envid) : NULL;
 	s->state = SMTP_S_MAIL;
 	smtp_reply(s, "250 2.1.0 Ok");
 }
@@ -362,16 +433,20 @@ smtp_rcpt_dup(const struct smtp_txn *t, const char *mailbox, const char *domain)
 }
 
 static void
-smtp_rcpt_add(struct smtp_server *s, const char *mailbox, const char *domain)
+smtp_rcpt_add(struct smtp_server *s, const char *mailbox, const char *domain,
+    const struct smtp_rcpt_params *rp)
 {
 	struct smtp_txn *t = &s->txn;
+	struct smtp_rcpt *r;
 
 	if (smtp_rcpt_dup(t, mailbox, domain))
 		return;
 	t->rcpts = xgrow(t->rcpts, &t->rcpts_cap, t->nrcpts + 1, sizeof *t->rcpts);
-	t->rcpts[t->nrcpts].mailbox = xstrdup(mailbox);
-	t->rcpts[t->nrcpts].domain = xstrdup(domain);
-	t->nrcpts++;
+	r = &t->rcpts[t->nrcpts++];
+	r->mailbox = xstrdup(mailbox);
+	r->domain = xstrdup(domain);
+	r->notify = rp->notify;
+	r->orcpt = rp->seen_orcpt ? xstrdup(rp->orcpt) : NULL;
 }
 
 /* <Postmaster> without a domain is ours (RFC 5321 4.1.1.3). */
@@ -387,6 +462,7 @@ static void
 smtp_cmd_rcpt(struct smtp_server *s, char *arg, int pending)
 {
 	struct policy_client pc = { s->env.client_trusted, 0, s->env.listener };
+	struct smtp_rcpt_params rp;
 	struct policy_verdict v;
 	struct addr a;
 	enum addr_err e;
@@ -394,6 +470,7 @@ smtp_cmd_rcpt(struct smtp_server *s, char *arg, int pending)
 	size_t end;
 
 	(void)pending;
+	memset(&rp, 0, sizeof rp);
 	s->counts.rcpt++;
 	if ((p = smtp_path_start(arg, "TO:")) == NULL ||
 	    (e = addr_parse_path(p, 0, 1, &a, &end)) == ADDR_NO_BRACKETS) {
@@ -404,7 +481,7 @@ smtp_cmd_rcpt(struct smtp_server *s, char *arg, int pending)
 		smtp_reply(s, "501 5.1.3 Bad recipient address: %s", addr_strerror(e));
 		return;
 	}
-	if (smtp_params(s, p + end, NULL) < 0)
+	if (smtp_params(s, p + end, NULL, &rp) < 0)
 		return;
 	if (a.utf8 && !s->txn.smtputf8) {
 		smtp_reply(s, "553 5.6.7 Non-ASCII recipient address needs SMTPUTF8");
@@ -422,7 +499,7 @@ smtp_cmd_rcpt(struct smtp_server *s, char *arg, int pending)
 		smtp_log_reject(s, "RCPT", a.mailbox, v.reply);
 		return;
 	}
-	smtp_rcpt_add(s, a.mailbox, a.domain_ascii);
+	smtp_rcpt_add(s, a.mailbox, a.domain_ascii, &rp);
 	s->state = SMTP_S_RCPT;
 	smtp_reply(s, "250 2.1.5 Ok");
 }

@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "dsn.h"
 #include "limits.h"
 
 enum smtp_state {
@@ -46,6 +47,8 @@ enum smtp_action { SMTP_ACT_MORE, SMTP_ACT_STORE, SMTP_ACT_FLUSH, SMTP_ACT_CLOSE
 struct smtp_rcpt {
 	char *mailbox;		/* as the client wrote it (UTF-8 with SMTPUTF8) */
 	char *domain;		/* A-labels, lower case, or "[literal]" */
+	int notify;		/* RFC 3461 NOTIFY bits (dsn.h), 0 if not given */
+	char *orcpt;		/* ORCPT "type;address" decoded, or NULL */
 };
 
 enum smtp_body { SMTP_BODY_UNSPEC, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
@@ -59,6 +62,8 @@ struct smtp_txn {
 	enum smtp_body body;
 	int smtputf8;		/* SMTPUTF8 given with MAIL */
 	unsigned long long declared_size;	/* SIZE=, 0 if none */
+	enum dsn_ret ret;	/* RET= (RFC 3461) */
+	char *envid;		/* ENVID=, decoded, or NULL */
 	unsigned long long size;	/* DATA octets after unstuffing */
 	struct buf msg;		/* our Received: header, then the data */
 	time_t received_at;

@@ -14,13 +14,11 @@
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t work;	/* jobs arrived, or stop */
-	pthread_cond_t done;	/* a batch finished */
 	struct writer_job *head, *tail;
 	int stopping, stopped, running;
 	pthread_t thread;
 	struct queue *q;
-} w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0, NULL };
+} w = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER };
 
 /* Detach up to LIM_WRITER_BATCH jobs from the queue (lock held). */
 static struct writer_job *
@@ -65,12 +63,33 @@ writer_batch(struct writer_job *batch)
 		j->rc = QUEUE_ERR;
 }
 
+/* Wake each waiter of the batch (its own condition: no herd), and run
+ * the callbacks of posted jobs. */
+static void
+writer_finish(struct writer_job *batch)
+{
+	while (batch != NULL) {
+		struct writer_job *j = batch;
+
+		batch = j->next;
+		if (j->done != NULL) {
+			j->done(j);	/* may free j */
+			continue;
+		}
+		pthread_mutex_lock(&w.lock);
+		j->finished = 1;
+		pthread_cond_signal(j->wake);
+		pthread_mutex_unlock(&w.lock);
+	}
+}
+
 static void *
 writer_main(void *arg)
 {
-	struct writer_job *batch, *j;
+	struct writer_job *batch;
 
 	(void)arg;
+	pthread_setname_np(pthread_self(), "mtad-writer");
 	pthread_mutex_lock(&w.lock);
 	for (;;) {
 		while (w.head == NULL && !w.stopping)
@@ -80,10 +99,8 @@ writer_main(void *arg)
 		batch = writer_take();
 		pthread_mutex_unlock(&w.lock);
 		writer_batch(batch);
+		writer_finish(batch);
 		pthread_mutex_lock(&w.lock);
-		for (j = batch; j != NULL; j = j->next)
-			j->done = 1;
-		pthread_cond_broadcast(&w.done);
 	}
 	w.stopped = 1;
 	pthread_mutex_unlock(&w.lock);
@@ -106,26 +123,54 @@ writer_start(const char *path, char *err, size_t errsize)
 	return 0;
 }
 
-int
-writer_run(struct writer_job *job)
+/* Append a job (lock held); 0, or -1 when the writer is stopping. */
+static int
+writer_enqueue(struct writer_job *job)
 {
-	job->done = 0;
+	job->finished = 0;
 	job->next = NULL;
-	pthread_mutex_lock(&w.lock);
-	if (!w.running || w.stopping) {
-		pthread_mutex_unlock(&w.lock);
-		return job->rc = QUEUE_ERR;
-	}
+	if (!w.running || w.stopping)
+		return -1;
 	if (w.tail)
 		w.tail->next = job;
 	else
 		w.head = job;
 	w.tail = job;
 	pthread_cond_signal(&w.work);
-	while (!job->done)
-		pthread_cond_wait(&w.done, &w.lock);
+	return 0;
+}
+
+int
+writer_run(struct writer_job *job)
+{
+	pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+
+	job->done = NULL;
+	job->wake = &wake;
+	pthread_mutex_lock(&w.lock);
+	if (writer_enqueue(job) < 0) {
+		pthread_mutex_unlock(&w.lock);
+		return job->rc = QUEUE_ERR;
+	}
+	while (!job->finished)
+		pthread_cond_wait(&wake, &w.lock);
 	pthread_mutex_unlock(&w.lock);
+	pthread_cond_destroy(&wake);
 	return job->rc;
+}
+
+void
+writer_post(struct writer_job *job)
+{
+	int rc;
+
+	pthread_mutex_lock(&w.lock);
+	rc = writer_enqueue(job);
+	pthread_mutex_unlock(&w.lock);
+	if (rc < 0) {
+		job->rc = QUEUE_ERR;
+		job->done(job);
+	}
 }
 
 void

@@ -7,7 +7,12 @@
  * job is rolled back alone), commits once -- one fsync for the whole batch
  * (group commit) -- and only then wakes the waiters.  A job's rc is what
  * its function returned, or QUEUE_ERR when the commit failed.
+ *
+ * writer_run() waits for the commit; writer_post() does not: the job (on
+ * the heap) gets its `done` callback, on the writer thread, after the
+ * commit -- it must be quick and must not wait for the writer.
  */
+#include <pthread.h>
 #ifndef MTAD_WRITER_H
 #define MTAD_WRITER_H
 
@@ -19,8 +24,11 @@ struct writer_job {
 	int (*fn)(struct queue *q, void *arg);	/* runs in the batch txn */
 	void *arg;
 	int rc;
+	/* writer_post(): called after the commit, with rc set */
+	void (*done)(struct writer_job *job);
 	/* private to writer.c */
-	int done;
+	int finished;
+	pthread_cond_t *wake;
 	struct writer_job *next;
 };
 
@@ -30,6 +38,9 @@ int writer_start(const char *path, char *err, size_t errsize);
 /* Run the job and wait until it is committed; returns job->rc.  After
  * writer_stop() it fails at once with QUEUE_ERR. */
 int writer_run(struct writer_job *job);
+/* Queue the job and return at once; job->done(job) follows the commit.
+ * After writer_stop() the job is not run: done() gets QUEUE_ERR at once. */
+void writer_post(struct writer_job *job);
 /* Finish every job already submitted, then stop and close the database. */
 void writer_stop(void);
 

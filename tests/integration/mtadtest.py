@@ -90,7 +90,7 @@ class Mtad:
     """
 
     def __init__(self, base_dir, name="mtad", hostname=HOSTNAME,
-                 trusted="127.0.0.0/8 ::1", extra="", state_dir=None):
+                 trusted="127.0.0.0/8 ::1", extra="", state_dir=None, delivery=None):
         self.dir = base_dir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf_path = str(self.dir / "mtad.conf")
@@ -99,6 +99,10 @@ class Mtad:
         self.hostname = hostname
         self.trusted = trusted
         self.extra = extra
+        # Deliveries need a next hop the test controls (a `route`, or a
+        # `resolver` on loopback); without one the host's DNS would decide,
+        # so by default such a daemon only queues ("delivery off").
+        self.delivery = delivery
         self.listens = []           # more "ADDR:PORT" smtp listeners
         self.port = None
         self.custom_conf = None     # full text, set by write_config_text
@@ -123,6 +127,11 @@ class Mtad:
             text += f"trusted {self.trusted}\n"
         if extra:
             text += extra.rstrip("\n") + "\n"
+        deliver = self.delivery
+        if deliver is None:
+            deliver = any(w in (extra or "") for w in ("route ", "resolver "))
+        if not deliver and "delivery " not in (extra or ""):
+            text += "delivery off\n"
         return text
 
     def write_config(self, extra=None, listens=None):

@@ -11,9 +11,14 @@
 extern const struct test addr_tests[];
 extern const struct test buf_tests[];
 extern const struct test conf_tests[];
+extern const struct test dsn_tests[];
+extern const struct test dns_tests[];
 extern const struct test policy_tests[];
 extern const struct test queue_tests[];
+extern const struct test smtp_client_tests[];
 extern const struct test smtp_server_tests[];
+extern const struct test trouble_tests[];
+extern const struct test tls_tests[];
 
 static const struct {
 	const char *name;
@@ -22,9 +27,14 @@ static const struct {
 	{ "addr", addr_tests },
 	{ "buf", buf_tests },
 	{ "conf", conf_tests },
+	{ "dsn", dsn_tests },
+	{ "dns", dns_tests },
 	{ "policy", policy_tests },
 	{ "queue", queue_tests },
+	{ "smtp_client", smtp_client_tests },
 	{ "smtp_server", smtp_server_tests },
+	{ "trouble", trouble_tests },
+	{ "tls", tls_tests },
 };
 
 static int failed_now;

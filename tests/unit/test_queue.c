@@ -49,15 +49,15 @@ test_open_migrate(void)
 	CHECK(q != NULL);
 	if (q == NULL)
 		return;
-	CHECK_INT(queue_schema_version(q), 1);
+	CHECK_INT(queue_schema_version(q), 2);
 	queue_close(q);
 	CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
-	CHECK_INT(db_int(path, "PRAGMA user_version"), 1);
+	CHECK_INT(db_int(path, "PRAGMA user_version"), 2);
 	CHECK_INT(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
-	    "('messages', 'recipients', 'events', 'recipients_due')"), 4);
+	    "('messages', 'recipients', 'events', 'recipients_due', 'bounces')"), 5);
 	/* Opening again migrates nothing and keeps the version. */
 	q = queue_open(path, QUEUE_WRITER, err, sizeof err);
-	CHECK(q != NULL && queue_schema_version(q) == 1);
+	CHECK(q != NULL && queue_schema_version(q) == 2);
 	queue_close(q);
 }
 
@@ -99,10 +99,10 @@ job_insert(struct queue *q, void *arg)
 static void
 test_insert_and_duplicate(void)
 {
-	static const struct queue_rcpt r[] = { { "x@d.test", "d.test" }, { "y@e.test", "e.test" } };
+	static const struct queue_rcpt r[] = { { "x@d.test", "d.test", 0, NULL }, { "y@e.test", "e.test", 0, NULL } };
 	char path[512], err[256];
 	struct queue_msg m = msg("aaaaaaaaaaaa", r, 2);
-	struct writer_job job = { job_insert, &m, 0, 0, NULL };
+	struct writer_job job = { .fn = job_insert, .arg = &m };
 
 	db_path(path, sizeof path, "insert.db");
 	CHECK(writer_start(path, err, sizeof err) == 0);
@@ -125,14 +125,14 @@ test_insert_and_duplicate(void)
 static void *
 gc_thread(void *arg)
 {
-	static const struct queue_rcpt r[] = { { "x@d.test", "d.test" } };
+	static const struct queue_rcpt r[] = { { "x@d.test", "d.test", 0, NULL } };
 	long t = (long)arg;
 	int i, bad = 0;
 
 	for (i = 0; i < GC_EACH; i++) {
 		char id[16];
 		struct queue_msg m;
-		struct writer_job job = { job_insert, &m, 0, 0, NULL };
+		struct writer_job job = { .fn = job_insert, .arg = &m };
 
 		snprintf(id, sizeof id, "t%02ldm%04d", t, i);
 		m = msg(id, r, 1);

@@ -14,7 +14,7 @@
 
 #define GREETING "220 mx.test ESMTP mtad\r\n"
 #define EHLO_OK "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 2000\r\n" \
-	"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+	"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n"
 #define EHLO "EHLO client.test\r\n"
 #define MAIL "MAIL FROM:<a@sender.test>\r\n"
 #define RCPT "RCPT TO:<b@rcpt.test>\r\n"
@@ -37,6 +37,10 @@ struct conv {
 	char rcpt0[400], domain0[300];
 	int smtputf8;
 	enum smtp_body body;
+	int keep_dsn;
+	enum dsn_ret ret;
+	char envid[128], orcpt0[600];
+	int notify0;
 	char msg[8192];
 	size_t msglen;
 };
@@ -98,6 +102,12 @@ conv_record(struct conv *c)
 	}
 	c->smtputf8 = t->smtputf8;
 	c->body = t->body;
+	c->ret = t->ret;
+	snprintf(c->envid, sizeof c->envid, "%s", t->envid ? t->envid : "");
+	if (t->nrcpts > 0) {
+		c->notify0 = t->rcpts[0].notify;
+		snprintf(c->orcpt0, sizeof c->orcpt0, "%s", t->rcpts[0].orcpt ? t->rcpts[0].orcpt : "");
+	}
 	c->msglen = t->msg.len < sizeof c->msg ? t->msg.len : sizeof c->msg - 1;
 	memcpy(c->msg, t->msg.data, c->msglen);
 	c->msg[c->msglen] = '\0';
@@ -630,8 +640,8 @@ test_mail_params(void)
 	    GREETING EHLO_OK "555 5.5.4 Unsupported option: SIZE\r\n", 0, 0);
 	EXPECT(EHLO "MAIL FROM:<a@b.test>junk\r\n",
 	    GREETING EHLO_OK "501 5.5.4 Syntax error after the address\r\n", 0, 0);
-	EXPECT(EHLO MAIL "RCPT TO:<b@c.test> NOTIFY=NEVER\r\n",
-	    GREETING EHLO_OK "250 2.1.0 Ok\r\n555 5.5.4 Unsupported option: NOTIFY\r\n", 0, 0);
+	EXPECT(EHLO MAIL "RCPT TO:<b@c.test> FOO=BAR\r\n",
+	    GREETING EHLO_OK "250 2.1.0 Ok\r\n555 5.5.4 Unsupported option: FOO\r\n", 0, 0);
 	/* Parameters are ESMTP: not after HELO. */
 	EXPECT("HELO x.test\r\nMAIL FROM:<a@b.test> SIZE=10\r\n",
 	    GREETING "250 mx.test\r\n555 5.5.4 Unsupported option: SIZE\r\n", 0, 0);
@@ -642,6 +652,35 @@ test_mail_params(void)
 	CHECK_INT(c.smtputf8, 1);
 	CHECK_INT(c.body, SMTP_BODY_8BITMIME);
 	CHECK(strstr(c.msg, " with UTF8SMTP id ") != NULL);
+	conv_free(&c);
+}
+
+/* RFC 3461 parameters: accepted, checked, kept with the transaction. */
+static void
+test_dsn_params(void)
+{
+	static const char in[] = EHLO "MAIL FROM:<a@b.test> RET=HDRS ENVID=abc+2Bdef\r\n"
+	    "RCPT TO:<b@rcpt.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b+40x@rcpt.test\r\n"
+	    "DATA\r\n.\r\n";
+	struct conv c;
+
+	EXPECT(EHLO MAIL "RCPT TO:<b@c.test> NOTIFY=NEVER,SUCCESS\r\n",
+	    GREETING EHLO_OK "250 2.1.0 Ok\r\n501 5.5.4 Bad NOTIFY= value\r\n", 0, 0);
+	EXPECT(EHLO MAIL "RCPT TO:<b@c.test> ORCPT=nosemicolon\r\n",
+	    GREETING EHLO_OK "250 2.1.0 Ok\r\n501 5.5.4 Bad ORCPT= value\r\n", 0, 0);
+	EXPECT(EHLO "MAIL FROM:<a@b.test> RET=ALL\r\n",
+	    GREETING EHLO_OK "501 5.5.4 RET= must be FULL or HDRS\r\n", 0, 0);
+	EXPECT(EHLO "MAIL FROM:<a@b.test> ENVID=bad+ZZ\r\n",
+	    GREETING EHLO_OK "501 5.5.4 Bad ENVID= value\r\n", 0, 0);
+	conv_init(&c);
+	conv_start(&c);
+	c.keep_dsn = 1;
+	conv_feed_client(&c, in, sizeof in - 1);
+	CHECK_INT(c.stored, 1);
+	CHECK_INT(c.ret, DSN_RET_HDRS);
+	CHECK_STR(c.envid, "abc+def");
+	CHECK_INT(c.notify0, DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY);
+	CHECK_STR(c.orcpt0, "rfc822;b@x@rcpt.test");
 	conv_free(&c);
 }
 
@@ -752,6 +791,7 @@ const struct test smtp_server_tests[] = {
 	{ "max_recipients", test_max_recipients },
 	{ "error_budget", test_error_budget },
 	{ "mail_params", test_mail_params },
+	{ "dsn_params", test_dsn_params },
 	{ "addresses", test_addresses },
 	{ "postmaster", test_postmaster },
 	{ "relay_policy", test_relay_policy },

@@ -1,0 +1,689 @@
+/*
+ * scheduler.c -- the scheduler thread and the job hand-out (contract in
+ * scheduler.h).  One mutex guards everything here; the claim (a writer
+ * transaction) runs with it released.
+ *
+ * Tables: domains (name -> next due time, claimed count, destination key)
+ * and destinations (key -> pending units FIFO, connections in use),
+ * both small chained hash tables; destinations with pending units are
+ * also on a ring for round-robin dispatch.
+ */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "queue.h"
+#include "str.h"
+#include "writer.h"
+#include "xalloc.h"
+
+#define SCHED_BUCKETS 4096	/* power of two */
+#define SCHED_CLAIM_MAX 500	/* recipients per claim transaction */
+
+struct sched_domain {
+	char name[LIM_DOMAIN + 1];
+	time_t next_due;		/* 0: nothing known to be waiting */
+	unsigned claimed;
+	struct sched_domain *hnext;
+};
+
+struct sched_dest {
+	char key[LIM_DOMAIN + 32];	/* "mx:domain" or "route:host:port" */
+	struct sched_target target;
+	unsigned conns, max_conns;
+	struct sched_unit *head, *tail;
+	size_t pending;
+	int on_ring;
+	struct sched_dest *ring_next, *hnext;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;		/* the scheduler thread */
+	pthread_cond_t work;		/* idle workers */
+	struct sched_domain *domains[SCHED_BUCKETS];
+	struct sched_dest *dests[SCHED_BUCKETS];
+	struct sched_dest *ring;	/* last dispatched; ring->ring_next is next */
+	struct sched_job *ready;	/* jobs made, not taken: a stack */
+	size_t nready;
+	unsigned idle;			/* workers waiting in sched_take */
+	unsigned claimed;		/* recipients held, in all */
+	int stopping, running, kicked;
+	pthread_t thread;
+} sc = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER };
+
+static unsigned
+sched_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h & (SCHED_BUCKETS - 1);
+}
+
+/* The domain entry, created when `create`. */
+static struct sched_domain *
+sched_domain(const char *name, int create)
+{
+	struct sched_domain **pp = &sc.domains[sched_hash(name)], *d;
+
+	for (d = *pp; d != NULL; d = d->hnext)
+		if (strcmp(d->name, name) == 0)
+			return d;
+	if (!create)
+		return NULL;
+	d = xcalloc(1, sizeof *d);
+	(void)str_copy(d->name, sizeof d->name, name);
+	d->hnext = *pp;
+	*pp = d;
+	return d;
+}
+
+static void
+sched_domain_drop_if_idle(struct sched_domain *d)
+{
+	struct sched_domain **pp = &sc.domains[sched_hash(d->name)];
+
+	if (d->next_due != 0 || d->claimed != 0)
+		return;
+	while (*pp != d)
+		pp = &(*pp)->hnext;
+	*pp = d->hnext;
+	free(d);
+}
+
+static const struct conf_limit *
+sched_limit(const struct conf *c, const char *domain)
+{
+	const struct conf_limit *star = NULL;
+	size_t i;
+
+	for (i = 0; i < c->nlimits; i++) {
+		if (strcmp(c->limits[i].domain, domain) == 0)
+			return &c->limits[i];
+		if (strcmp(c->limits[i].domain, "*") == 0)
+			star = &c->limits[i];
+	}
+	return star;
+}
+
+static const struct conf_route *
+sched_route(const struct conf *c, const char *domain)
+{
+	const struct conf_route *star = NULL;
+	size_t i;
+
+	for (i = 0; i < c->nroutes; i++) {
+		if (strcmp(c->routes[i].domain, domain) == 0)
+			return &c->routes[i];
+		if (strcmp(c->routes[i].domain, "*") == 0)
+			star = &c->routes[i];
+	}
+	return star;
+}
+
+/* Where mail for `domain` goes under configuration c. */
+static void
+sched_target_for(const struct conf *c, const char *domain, struct sched_target *t,
+    char *key, size_t keysize, unsigned *max_conns)
+{
+	const struct conf_route *r = sched_route(c, domain);
+	const struct conf_limit *l;
+
+	memset(t, 0, sizeof *t);
+	(void)str_copy(t->domain, sizeof t->domain, domain);
+	if (r != NULL) {
+		t->routed = 1;
+		(void)str_copy(t->host, sizeof t->host, r->host);
+		t->port = r->port;
+		t->tls = r->tls;
+		if (r->auth_user) {
+			(void)str_copy(t->auth_user, sizeof t->auth_user, r->auth_user);
+			(void)str_copy(t->auth_secret_file, sizeof t->auth_secret_file,
+			    r->auth_secret_file);
+		}
+		(void)str_fmt(key, keysize, "route:%s:%u", r->host, r->port);
+		l = sched_limit(c, r->domain);
+	} else {
+		t->port = c->mx_port;
+		t->tls = ROUTE_TLS_MAY;
+		(void)str_fmt(key, keysize, "mx:%s", domain);
+		l = sched_limit(c, domain);
+	}
+	*max_conns = l && l->connections ? l->connections : LIM_DEF_DEST_CONNECTIONS;
+	t->msgs_per_conn = l && l->messages_per_connection ? l->messages_per_connection :
+	    LIM_DEF_MSGS_PER_CONN;
+}
+
+/* The destination for `domain`, created if needed; its target follows
+ * the current configuration. */
+static struct sched_dest *
+sched_dest_for(const struct conf *c, const char *domain)
+{
+	struct sched_target t;
+	struct sched_dest **pp, *d;
+	char key[LIM_DOMAIN + 32];
+	unsigned max_conns;
+
+	sched_target_for(c, domain, &t, key, sizeof key, &max_conns);
+	pp = &sc.dests[sched_hash(key)];
+	for (d = *pp; d != NULL; d = d->hnext)
+		if (strcmp(d->key, key) == 0)
+			break;
+	if (d == NULL) {
+		d = xcalloc(1, sizeof *d);
+		(void)str_copy(d->key, sizeof d->key, key);
+		d->hnext = *pp;
+		*pp = d;
+	}
+	d->target = t;
+	d->max_conns = max_conns;
+	return d;
+}
+
+static void
+sched_dest_drop_if_idle(struct sched_dest *d)
+{
+	struct sched_dest **pp = &sc.dests[sched_hash(d->key)];
+
+	if (d->conns != 0 || d->pending != 0 || d->on_ring)
+		return;
+	while (*pp != d)
+		pp = &(*pp)->hnext;
+	*pp = d->hnext;
+	free(d);
+}
+
+static void
+sched_ring_add(struct sched_dest *d)
+{
+	if (d->on_ring)
+		return;
+	d->on_ring = 1;
+	if (sc.ring == NULL) {
+		d->ring_next = d;
+		sc.ring = d;
+	} else {
+		d->ring_next = sc.ring->ring_next;
+		sc.ring->ring_next = d;
+	}
+}
+
+/* File claimed recipients as units (one per message) under dest. */
+static void
+sched_file(struct sched_dest *d, const char *domain, struct queue_claim *v, int n)
+{
+	int i = 0;
+
+	while (i < n) {
+		struct sched_unit *u = xcalloc(1, sizeof *u);
+		int j = i, k;
+
+		while (j < n && v[j].message_id == v[i].message_id)
+			j++;
+		u->message_id = v[i].message_id;
+		(void)str_copy(u->domain, sizeof u->domain, domain);
+		u->n = (size_t)(j - i);
+		u->r = xcalloc(u->n, sizeof *u->r);
+		for (k = i; k < j; k++) {
+			struct sched_rcpt *r = &u->r[k - i];
+
+			r->id = v[k].id;
+			r->address = v[k].address, v[k].address = NULL;
+			r->orcpt = v[k].orcpt, v[k].orcpt = NULL;
+			r->notify = v[k].notify;
+			r->attempts = v[k].attempts;
+			r->delay_notified = v[k].delay_notified;
+		}
+		if (d->tail)
+			d->tail->next = u;
+		else
+			d->head = u;
+		d->tail = u;
+		d->pending++;
+		i = j;
+	}
+	sched_ring_add(d);
+}
+
+/* ---- claiming (in the writer's transaction) ---- */
+
+struct sched_claim {
+	const char *domain;
+	time_t now;
+	int limit;
+	struct queue_claim *v;
+	int n;
+	time_t next;
+};
+
+static int
+sched_claim_job(struct queue *q, void *arg)
+{
+	struct sched_claim *cl = arg;
+
+	cl->n = queue_claim(q, cl->domain, cl->now, cl->limit, &cl->v, &cl->next);
+	return cl->n < 0 ? QUEUE_ERR : QUEUE_OK;
+}
+
+/* Claim what is due for domain d (lock held; released meanwhile). */
+static void
+sched_claim(struct sched_domain *d, time_t now, const struct conf *c)
+{
+	struct sched_claim cl;
+	struct writer_job job = { .fn = sched_claim_job, .arg = &cl };
+	char name[LIM_DOMAIN + 1];
+	unsigned room = LIM_ACTIVE_PER_DOMAIN - d->claimed;
+
+	if (LIM_ACTIVE_RCPTS - sc.claimed < room)
+		room = LIM_ACTIVE_RCPTS - sc.claimed;
+	(void)str_copy(name, sizeof name, d->name);
+	memset(&cl, 0, sizeof cl);
+	cl.domain = name;
+	cl.now = now;
+	cl.limit = room < SCHED_CLAIM_MAX ? (int)room : SCHED_CLAIM_MAX;
+	d->next_due = 0;	/* a notify meanwhile sets it again */
+	d->claimed += (unsigned)cl.limit;	/* reserve while unlocked */
+	sc.claimed += (unsigned)cl.limit;
+	pthread_mutex_unlock(&sc.lock);
+	if (writer_run(&job) != QUEUE_OK) {
+		log_msg("mtad", "queue_error", "claim for %s failed; retrying in 10s", name);
+		cl.n = 0, cl.next = now + 10;
+	}
+	pthread_mutex_lock(&sc.lock);
+	d = sched_domain(name, 1);
+	d->claimed -= (unsigned)(cl.limit - cl.n);
+	sc.claimed -= (unsigned)(cl.limit - cl.n);
+	if (cl.n == cl.limit && d->next_due == 0)
+		d->next_due = now;	/* more may be due right away */
+	else if (cl.next && (d->next_due == 0 || cl.next < d->next_due))
+		d->next_due = cl.next;
+	if (cl.n > 0)
+		sched_file(sched_dest_for(c, name), name, cl.v, cl.n);
+	queue_claims_free(cl.v, cl.n);
+}
+
+/* Claim for every domain that has something due; returns the earliest
+ * future due time among the others (0 when none). */
+static time_t
+sched_claim_due(time_t now, const struct conf *c)
+{
+	time_t next = 0;
+	size_t b;
+	int again = 1;
+
+	while (again && !sc.stopping) {
+		again = 0;
+		for (b = 0; b < SCHED_BUCKETS && !sc.stopping; b++) {
+			struct sched_domain *d, *dn;
+
+			for (d = sc.domains[b]; d != NULL; d = dn) {
+				dn = d->hnext;
+				if (d->next_due != 0 && d->next_due <= now &&
+				    d->claimed < LIM_ACTIVE_PER_DOMAIN &&
+				    sc.claimed < LIM_ACTIVE_RCPTS) {
+					sched_claim(d, now, c);
+					again = 1;	/* the table may have changed */
+					break;
+				}
+				if (d->next_due > now && (next == 0 || d->next_due < next))
+					next = d->next_due;
+				sched_domain_drop_if_idle(d);
+			}
+			if (again)
+				break;
+		}
+	}
+	return next;
+}
+
+/* ---- dispatching ---- */
+
+/* Take up to LIM_JOB_MESSAGES units from d's FIFO onto the job's list. */
+static void
+sched_take_units(struct sched_dest *d, struct sched_job *job)
+{
+	struct sched_unit **tail = &job->units;
+	int n = 0;
+
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	while (d->head != NULL && n++ < LIM_JOB_MESSAGES) {
+		struct sched_unit *u = d->head;
+
+		d->head = u->next;
+		if (d->head == NULL)
+			d->tail = NULL;
+		u->next = NULL;
+		*tail = u;
+		tail = &u->next;
+		d->pending--;
+	}
+}
+
+/* Unlink the ring entry after `prev` (which is d). */
+static void
+sched_ring_remove(struct sched_dest *prev, struct sched_dest *d)
+{
+	d->on_ring = 0;
+	if (d->ring_next == d) {
+		sc.ring = NULL;
+	} else {
+		prev->ring_next = d->ring_next;
+		if (sc.ring == d)
+			sc.ring = prev;
+	}
+	sched_dest_drop_if_idle(d);
+}
+
+/* One job for the next destination on the ring that has units and may
+ * open another connection; 0 when there is none. */
+static int
+sched_dispatch_one(void)
+{
+	struct sched_dest *prev, *d;
+	struct sched_job *job;
+
+	if (sc.ring == NULL)
+		return 0;
+	prev = sc.ring;
+	d = sc.ring->ring_next;
+	for (;;) {
+		struct sched_dest *next = d->ring_next;
+		int was_last = d == sc.ring;
+
+		if (d->pending == 0) {
+			sched_ring_remove(prev, d);
+			if (sc.ring == NULL || was_last)
+				return 0;
+		} else if (d->conns < d->max_conns) {
+			break;
+		} else {
+			prev = d;
+			if (was_last)
+				return 0;	/* all the way round */
+		}
+		d = next;
+	}
+	job = xcalloc(1, sizeof *job);
+	job->dest = d;
+	job->target = d->target;
+	sched_take_units(d, job);
+	d->conns++;
+	job->next = sc.ready;
+	sc.ready = job;
+	sc.nready++;
+	sc.ring = d;		/* the next round starts after d */
+	return 1;
+}
+
+/* Jobs for the workers that wait for one. */
+static void
+sched_dispatch(void)
+{
+	while (sc.idle > sc.nready && sched_dispatch_one())
+		pthread_cond_signal(&sc.work);
+}
+
+/* ---- the thread ---- */
+
+static void
+sched_kick(void)
+{
+	sc.kicked = 1;
+	pthread_cond_signal(&sc.wake);
+}
+
+static void *
+sched_main(void *arg)
+{
+	(void)arg;
+	pthread_setname_np(pthread_self(), "mtad-sched");
+	pthread_mutex_lock(&sc.lock);
+	while (!sc.stopping) {
+		struct conf *c = conf_current();
+		time_t now = time(NULL), next;
+		struct timespec until;
+
+		sc.kicked = 0;
+		next = c->delivery ? sched_claim_due(now, c) : 0;
+		sched_dispatch();
+		conf_unref(c);
+		if (sc.kicked || sc.stopping)
+			continue;
+		if (next == 0 || next > now + LIM_SCHED_IDLE)
+			next = now + LIM_SCHED_IDLE;
+		until.tv_sec = next;
+		until.tv_nsec = 0;
+		while (!sc.kicked && !sc.stopping &&
+		    pthread_cond_timedwait(&sc.wake, &sc.lock, &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&sc.lock);
+	return NULL;
+}
+
+static int
+sched_recover_job(struct queue *q, void *arg)
+{
+	int *n = arg;
+
+	return (*n = queue_recover(q)) < 0 ? QUEUE_ERR : QUEUE_OK;
+}
+
+static void
+sched_learn_domain(void *ctx, const char *domain, time_t next)
+{
+	struct sched_domain *d = sched_domain(domain, 1);
+
+	(void)ctx;
+	d->next_due = next ? next : 1;
+}
+
+static int
+sched_domains_job(struct queue *q, void *arg)
+{
+	(void)arg;
+	return queue_domains(q, sched_learn_domain, NULL) < 0 ? QUEUE_ERR : QUEUE_OK;
+}
+
+int
+sched_start(char *err, size_t errsize)
+{
+	int recovered = 0;
+	struct writer_job rec = { .fn = sched_recover_job, .arg = &recovered };
+	struct writer_job dom = { .fn = sched_domains_job };
+
+	if (writer_run(&rec) != QUEUE_OK || writer_run(&dom) != QUEUE_OK) {
+		(void)str_copy(err, errsize, "cannot read the queue at start-up");
+		return -1;
+	}
+	if (recovered > 0)
+		log_msg("mtad", "recovered", "%d recipients in flight at the last stop "
+		    "are queued again", recovered);
+	sc.stopping = 0;
+	if (pthread_create(&sc.thread, NULL, sched_main, NULL) != 0) {
+		(void)str_copy(err, errsize, "cannot start the scheduler thread");
+		return -1;
+	}
+	sc.running = 1;
+	return 0;
+}
+
+void
+sched_stop(void)
+{
+	pthread_mutex_lock(&sc.lock);
+	sc.stopping = 1;
+	pthread_cond_broadcast(&sc.work);
+	pthread_cond_signal(&sc.wake);
+	pthread_mutex_unlock(&sc.lock);
+	if (sc.running)
+		pthread_join(sc.thread, NULL);
+	sc.running = 0;
+}
+
+void
+sched_unit_free(struct sched_unit *u)
+{
+	size_t i;
+
+	for (i = 0; i < u->n; i++) {
+		free(u->r[i].address);
+		free(u->r[i].orcpt);
+	}
+	free(u->r);
+	free(u);
+}
+
+static void
+sched_units_free(struct sched_unit *u)
+{
+	while (u != NULL) {
+		struct sched_unit *next = u->next;
+
+		sched_unit_free(u);
+		u = next;
+	}
+}
+
+/* What is left once nobody runs: claimed recipients stay 'sending' and
+ * are queued again at the next start. */
+void
+sched_free(void)
+{
+	size_t b;
+
+	while (sc.ready != NULL) {
+		struct sched_job *j = sc.ready;
+
+		sc.ready = j->next;
+		sched_units_free(j->units);
+		free(j);
+	}
+	for (b = 0; b < SCHED_BUCKETS; b++) {
+		while (sc.dests[b] != NULL) {
+			struct sched_dest *d = sc.dests[b];
+
+			sc.dests[b] = d->hnext;
+			sched_units_free(d->head);
+			free(d);
+		}
+		while (sc.domains[b] != NULL) {
+			struct sched_domain *d = sc.domains[b];
+
+			sc.domains[b] = d->hnext;
+			free(d);
+		}
+	}
+	sc.ring = NULL;
+	sc.nready = sc.claimed = 0;
+}
+
+/* ---- the workers' and sessions' calls ---- */
+
+void
+sched_notify(const char *domain)
+{
+	struct sched_domain *d;
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&sc.lock);
+	d = sched_domain(domain, 1);
+	if (d->next_due == 0 || d->next_due > now) {
+		d->next_due = now;
+		sched_kick();	/* else it is already known to be due */
+	}
+	pthread_mutex_unlock(&sc.lock);
+}
+
+void
+sched_wake(void)
+{
+	pthread_mutex_lock(&sc.lock);
+	sched_kick();
+	pthread_mutex_unlock(&sc.lock);
+}
+
+struct sched_job *
+sched_take(void)
+{
+	struct sched_job *job = NULL;
+
+	pthread_mutex_lock(&sc.lock);
+	sc.idle++;
+	sched_kick();
+	while (sc.ready == NULL && !sc.stopping)
+		pthread_cond_wait(&sc.work, &sc.lock);
+	sc.idle--;
+	if (!sc.stopping && sc.ready != NULL) {
+		job = sc.ready;
+		sc.ready = job->next;
+		job->next = NULL;
+		sc.nready--;
+	}
+	pthread_mutex_unlock(&sc.lock);
+	return job;
+}
+
+int
+sched_more(struct sched_job *job)
+{
+	int more = 0;
+
+	pthread_mutex_lock(&sc.lock);
+	if (!sc.stopping && job->dest->pending > 0 && job->on_conn < job->target.msgs_per_conn) {
+		sched_take_units(job->dest, job);
+		more = 1;
+	}
+	pthread_mutex_unlock(&sc.lock);
+	return more;
+}
+
+size_t
+sched_drain(struct sched_job *job)
+{
+	size_t n;
+
+	pthread_mutex_lock(&sc.lock);
+	n = job->dest->pending;
+	while (job->dest->pending > 0)
+		sched_take_units(job->dest, job);
+	pthread_mutex_unlock(&sc.lock);
+	return n;
+}
+
+void
+sched_unit_done(struct sched_unit *u, time_t retry_at)
+{
+	struct sched_domain *d;
+
+	pthread_mutex_lock(&sc.lock);
+	d = sched_domain(u->domain, 1);
+	d->claimed -= (unsigned)u->n;
+	sc.claimed -= (unsigned)u->n;
+	if (retry_at && (d->next_due == 0 || retry_at < d->next_due))
+		d->next_due = retry_at;
+	sched_kick();
+	pthread_mutex_unlock(&sc.lock);
+	sched_unit_free(u);
+}
+
+void
+sched_job_done(struct sched_job *job)
+{
+	pthread_mutex_lock(&sc.lock);
+	job->dest->conns--;
+	if (!job->dest->on_ring)
+		sched_dest_drop_if_idle(job->dest);
+	sched_kick();
+	pthread_mutex_unlock(&sc.lock);
+	sched_units_free(job->units);
+	free(job);
+}
