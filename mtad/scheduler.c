@@ -345,16 +345,21 @@ sched_claim_due(time_t now, const struct conf *c)
 
 /* ---- dispatching ---- */
 
-/* Take up to LIM_JOB_MESSAGES units from d's FIFO onto the job's list. */
+/* Take units from d's FIFO onto the job's list: at most LIM_JOB_MESSAGES,
+ * and no more than the connection may still carry. */
 static void
-sched_take_units(struct sched_dest *d, struct sched_job *job)
+sched_take_units(struct sched_dest *d, struct sched_job *job, int all)
 {
 	struct sched_unit **tail = &job->units;
-	int n = 0;
+	unsigned n = job->on_conn, max = job->target.msgs_per_conn;
 
-	while (*tail != NULL)
+	while (*tail != NULL) {
 		tail = &(*tail)->next;
-	while (d->head != NULL && n++ < LIM_JOB_MESSAGES) {
+		n++;
+	}
+	if (max - n > LIM_JOB_MESSAGES && !all)
+		max = n + LIM_JOB_MESSAGES;
+	while (d->head != NULL && (all || n++ < max)) {
 		struct sched_unit *u = d->head;
 
 		d->head = u->next;
@@ -414,7 +419,7 @@ sched_dispatch_one(void)
 	job = xcalloc(1, sizeof *job);
 	job->dest = d;
 	job->target = d->target;
-	sched_take_units(d, job);
+	sched_take_units(d, job, 0);
 	d->conns++;
 	job->next = sc.ready;
 	sc.ready = job;
@@ -639,8 +644,8 @@ sched_more(struct sched_job *job)
 
 	pthread_mutex_lock(&sc.lock);
 	if (!sc.stopping && job->dest->pending > 0 && job->on_conn < job->target.msgs_per_conn) {
-		sched_take_units(job->dest, job);
-		more = 1;
+		sched_take_units(job->dest, job, 0);
+		more = job->units != NULL;
 	}
 	pthread_mutex_unlock(&sc.lock);
 	return more;
@@ -653,8 +658,7 @@ sched_drain(struct sched_job *job)
 
 	pthread_mutex_lock(&sc.lock);
 	n = job->dest->pending;
-	while (job->dest->pending > 0)
-		sched_take_units(job->dest, job);
+	sched_take_units(job->dest, job, 1);
 	pthread_mutex_unlock(&sc.lock);
 	return n;
 }

@@ -15,8 +15,8 @@
  * messages_per_connection.
  *
  * Claimed recipients are 'sending' in the database; at start-up they are
- * put back to 'queued' (a crash can repeat at most the deliveries in
- * flight: one message per worker).
+ * put back to 'queued' (a crash can repeat at most the deliveries whose
+ * outcomes were not yet committed: LIM_WORKER_UNRECORDED per worker).
  */
 #ifndef MTAD_SCHEDULER_H
 #define MTAD_SCHEDULER_H

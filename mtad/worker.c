@@ -49,6 +49,7 @@ struct wfail {
 	int permanent;			/* TS_LOCAL only */
 	struct smtpc_reply reply;
 	char remote[LIM_DOMAIN + 80];
+	char host[LIM_DOMAIN + 1];
 };
 
 struct worker {
@@ -107,16 +108,18 @@ worker_io(struct conn *cn, const struct conf *c, enum route_tls mode, enum smtpc
 	for (;;) {
 		struct buf *out = smtp_client_output(cn->c);
 		ssize_t n;
-		size_t used;
+		size_t used, off, chunk;
 
-		if (out->len > 0) {
-			int rc = net_write(&cn->net, out->data, out->len,
-			    (int)c->timeout.data_block * 1000);
-
-			buf_consume(out, out->len);
-			if (rc < 0 && ev != SMTPC_CLOSED)
-				ev = smtp_client_lost(cn->c, cn->net.err);
+		for (off = 0; off < out->len; off += chunk) {	/* data_block: per block */
+			chunk = out->len - off < LIM_READ_CHUNK ? out->len - off : LIM_READ_CHUNK;
+			if (net_write(&cn->net, out->data + off, chunk,
+			    (int)c->timeout.data_block * 1000) < 0) {
+				if (ev != SMTPC_CLOSED)
+					ev = smtp_client_lost(cn->c, cn->net.err);
+				break;
+			}
 		}
+		buf_consume(out, out->len);
 		if (ev == SMTPC_STARTTLS) {
 			ev = worker_starttls(cn, c, mode);
 			continue;
@@ -158,24 +161,25 @@ worker_close(struct conn *cn, const struct conf *c, enum route_tls mode)
 
 static void
 worker_fail_set(struct wfail *f, enum trouble_stage stage, int permanent,
-    const struct smtpc_reply *r, const char *remote)
+    const struct smtpc_reply *r, const struct conn *cn)
 {
 	f->stage = stage;
 	f->permanent = permanent;
 	f->reply = *r;
-	(void)str_copy(f->remote, sizeof f->remote, remote ? remote : "");
+	(void)str_copy(f->remote, sizeof f->remote, cn ? cn->remote : "");
+	(void)str_copy(f->host, sizeof f->host, cn ? cn->host : "");
 }
 
 static void
 worker_fail_why(struct wfail *f, enum trouble_stage stage, int permanent,
-    const char *status, const char *why, const char *remote)
+    const char *status, const char *why, const struct conn *cn)
 {
 	struct smtpc_reply r;
 
 	memset(&r, 0, sizeof r);
 	(void)str_copy(r.status, sizeof r.status, status);
 	(void)str_copy(r.text, sizeof r.text, why);
-	worker_fail_set(f, stage, permanent, &r, remote);
+	worker_fail_set(f, stage, permanent, &r, cn);
 }
 
 /* The AUTH secret: the first line of the route's file. */
@@ -200,9 +204,9 @@ worker_secret(const char *path, char *out, size_t size)
  * the reason in f. */
 static int
 worker_try_host(struct conn *cn, const struct conf *c, const struct sched_target *t,
-    const struct dns_target *dt, struct wfail *f)
+    enum route_tls mode, const struct dns_target *dt, struct wfail *f)
 {
-	struct smtpc_env env = { c->hostname, t->tls, NULL, NULL };
+	struct smtpc_env env = { c->hostname, mode, NULL, NULL };
 	char secret[256];
 	enum smtpc_event ev;
 
@@ -213,13 +217,13 @@ worker_try_host(struct conn *cn, const struct conf *c, const struct sched_target
 		char why[400];
 
 		(void)str_fmt(why, sizeof why, "connect to %s: %s", cn->remote, cn->net.err);
-		worker_fail_why(f, TS_CONNECT, 0, "4.4.1", why, cn->remote);
+		worker_fail_why(f, TS_CONNECT, 0, "4.4.1", why, cn);
 		return -1;
 	}
 	if (t->auth_user[0]) {
 		if (worker_secret(t->auth_secret_file, secret, sizeof secret) < 0) {
 			worker_fail_why(f, TS_AUTH, 0, "4.7.0", "cannot read the route's AUTH "
-			    "secret file", cn->remote);
+			    "secret file", cn);
 			net_close(&cn->net);
 			return -1;
 		}
@@ -227,14 +231,14 @@ worker_try_host(struct conn *cn, const struct conf *c, const struct sched_target
 		env.auth_pass = secret;
 	}
 	cn->c = smtp_client_new(&env);
-	ev = worker_io(cn, c, t->tls, SMTPC_READ);
+	ev = worker_io(cn, c, mode, SMTPC_READ);
 	explicit_bzero(secret, sizeof secret);
 	if (ev == SMTPC_READY) {
 		cn->open = 1;
 		return 0;
 	}
 	worker_fail_set(f, smtp_client_failure(cn->c)->stage, 0,
-	    &smtp_client_failure(cn->c)->reply, cn->remote);
+	    &smtp_client_failure(cn->c)->reply, cn);
 	worker_close(cn, c, t->tls);
 	return -1;
 }
@@ -266,7 +270,10 @@ worker_resolve(const struct sched_target *t, struct dns_targets *out, struct wfa
 		status = "5.1.10";
 	else if (st == DNS_NODATA)
 		status = "5.4.4";
-	worker_fail_why(f, TS_LOCAL, st != DNS_TEMPFAIL, status, why, NULL);
+	/* A route's host is ours to fix: its DNS trouble never bounces mail. */
+	if (t->routed)
+		status = "4.4.3";
+	worker_fail_why(f, TS_LOCAL, st != DNS_TEMPFAIL && !t->routed, status, why, NULL);
 	return -1;
 }
 
@@ -281,8 +288,17 @@ worker_open(struct conn *cn, const struct conf *c, const struct sched_target *t,
 	int rc = -1;
 
 	if (worker_resolve(t, targets, f) == 0) {
-		for (i = 0; i < targets->n && rc < 0; i++)
-			rc = worker_try_host(cn, c, t, &targets->v[i], f);
+		for (i = 0; i < targets->n && rc < 0; i++) {
+			rc = worker_try_host(cn, c, t, t->tls, &targets->v[i], f);
+			/* tls=may: a handshake that failed is not a reason to
+			 * keep the mail; go again in plain text (as Postfix). */
+			if (rc < 0 && t->tls == ROUTE_TLS_MAY && f->stage == TS_STARTTLS &&
+			    f->reply.code == 0) {
+				log_msg("mtad", "tls_fallback", "%s: %s; trying again without TLS",
+				    f->remote, f->reply.text);
+				rc = worker_try_host(cn, c, t, ROUTE_TLS_NONE, &targets->v[i], f);
+			}
+		}
 	}
 	free(targets);
 	return rc;
@@ -297,7 +313,22 @@ struct wresult {
 	int dsn;			/* goes into this attempt's DSN */
 	char status[16];
 	char reply[LIM_REPLY_TEXT + 96];
+	char remote[LIM_DOMAIN + 80];	/* "host[ip]:port", or "" */
+	char host[LIM_DOMAIN + 1];	/* the remote host's name, or "" */
+	char tls[200];
 };
+
+/* Where the attempt went: copied, since the outcome outlives the
+ * connection (it is recorded after the worker has moved on). */
+static void
+worker_where(struct wresult *res, const char *remote, const char *host, const char *tls)
+{
+	(void)str_copy(res->remote, sizeof res->remote, remote ? remote : "");
+	(void)str_copy(res->host, sizeof res->host, host ? host : "");
+	(void)str_copy(res->tls, sizeof res->tls, tls ? tls : "");
+	res->o.remote = res->remote[0] ? res->remote : NULL;
+	res->o.tls = res->tls[0] ? res->tls : NULL;
+}
 
 /* Retry schedule: retry[attempts] (the last one repeats), +-10% jitter. */
 static time_t
@@ -364,7 +395,7 @@ worker_dsn_rcpt(const struct conf *c, const struct queue_message *m,
 	d->address = sr->address;
 	d->orcpt = sr->orcpt;
 	d->status = res->status;
-	d->remote_mta = o->remote && o->remote[0] ? o->remote : NULL;
+	d->remote_mta = res->host[0] ? res->host : NULL;	/* RFC 3464 2.3.5: a name */
 	d->diagnostic = res->reply;
 	d->last_attempt = now;
 	if (o->kind == QO_BOUNCED || o->kind == QO_EXPIRED) {
@@ -585,7 +616,7 @@ worker_fail_unit(struct worker *w, const struct conf *c, struct sched_unit *u,
 	res = xcalloc(u->n, sizeof *res);
 	for (i = 0; i < u->n; i++) {
 		(void)str_copy(res[i].reply, sizeof res[i].reply, f->reply.text);
-		res[i].o.remote = f->remote;
+		worker_where(&res[i], f->remote, f->host, NULL);
 		res[i].o.code = f->reply.code;
 		worker_judge(w, c, &m, &u->r[i], &t, &res[i], now);
 	}
@@ -645,8 +676,7 @@ worker_deliver(struct worker *w, const struct conf *c, const struct sched_target
 			trouble_reply(rc[i].stage, rc[i].reply.code, rc[i].reply.status, &t);
 		(void)str_copy(res[i].reply, sizeof res[i].reply, rc[i].reply.text);
 		res[i].o.code = rc[i].reply.code;
-		res[i].o.remote = cn->remote;
-		res[i].o.tls = cn->tls;
+		worker_where(&res[i], cn->remote, cn->host, cn->tls);
 		worker_judge(w, c, &m, &u->r[i], &t, &res[i], time(NULL));
 	}
 	worker_record(w, c, &m, u, res, remote_dsn, time(NULL));
@@ -654,7 +684,7 @@ worker_deliver(struct worker *w, const struct conf *c, const struct sched_target
 	if (ev == SMTPC_DONE)
 		return 0;
 	worker_fail_set(f, smtp_client_failure(cn->c)->stage, 0,
-	    &smtp_client_failure(cn->c)->reply, cn->remote);
+	    &smtp_client_failure(cn->c)->reply, cn);
 	cn->open = 0;
 	return -1;
 }
@@ -708,7 +738,7 @@ worker_unit(struct worker *w, const struct conf *c, struct sched_job *job,
 			break;
 	}
 	if (rc == 1) {		/* stale twice: count it as the server's failure */
-		worker_fail_why(&f, TS_MAIL, 0, "4.4.2", "connection lost twice", cn->remote);
+		worker_fail_why(&f, TS_MAIL, 0, "4.4.2", "connection lost twice", cn);
 		worker_fail_unit(w, c, u, &f, time(NULL));
 	}
 	if (rc < 0 && worker_dest_down(&f)) {

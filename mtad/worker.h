@@ -8,9 +8,9 @@
  * queue; all writes go through the writer.
  *
  * Log, one line per recipient and attempt:
- *   QID event=delivery rcpt=ADDR relay=host[ip]:port tls=TLS1.3/CIPHER
- *       dsn=2.0.0 status=sent|deferred|bounced|expired attempts=N delay=S
- *       reply="..."
+ *   QID event=delivery rcpt=ADDR relay=host[ip]:port
+ *       tls="TLS1.3 CIPHER verified|unverified" dsn=2.0.0
+ *       status=sent|deferred|bounced|expired attempts=N delay=S reply="..."
  */
 #ifndef MTAD_WORKER_H
 #define MTAD_WORKER_H
