@@ -559,8 +559,9 @@ worker_record_done(struct writer_job *job)
 
 /*
  * Hand the unit's outcomes (and its DSN) to the writer and go on: a worker
- * keeps at most LIM_WORKER_UNRECORDED units uncommitted, which bounds what
- * a crash can make us deliver twice.  Takes over m and res.
+ * keeps at most LIM_WORKER_UNRECORDED units uncommitted (worker_room()
+ * waits before each delivery), which bounds what a crash can make us
+ * deliver twice.  Takes over m and res.
  */
 static void
 worker_record(struct worker *w, const struct conf *c, struct queue_message *m,
@@ -581,11 +582,19 @@ worker_record(struct worker *w, const struct conf *c, struct queue_message *m,
 	r->job.arg = r;
 	r->job.done = worker_record_done;
 	pthread_mutex_lock(&wk.lock);
-	while (w->unrecorded >= LIM_WORKER_UNRECORDED)
-		pthread_cond_wait(&w->recorded, &wk.lock);
-	w->unrecorded++;
+	w->unrecorded++;	/* worker_room() made sure it fits */
 	pthread_mutex_unlock(&wk.lock);
 	writer_post(&r->job);
+}
+
+/* Wait, before a delivery, until its outcome will fit under the bound. */
+static void
+worker_room(struct worker *w)
+{
+	pthread_mutex_lock(&wk.lock);
+	while (w->unrecorded >= LIM_WORKER_UNRECORDED)
+		pthread_cond_wait(&w->recorded, &wk.lock);
+	pthread_mutex_unlock(&wk.lock);
 }
 
 /* ---- units and jobs ---- */
@@ -601,9 +610,10 @@ worker_fail_unit(struct worker *w, const struct conf *c, struct sched_unit *u,
 	struct wresult *res;
 	struct trouble t;
 	size_t i;
-	int rc = queue_load(w->q, u->message_id, &m);
+	int rc;
 
-	if (rc != 0) {
+	worker_room(w);
+	if ((rc = queue_load(w->q, u->message_id, &m)) != 0) {
 		if (rc < 0)
 			log_msg("mtad", "queue_error", "cannot load message %lld", u->message_id);
 		sched_unit_done(u, 0);
@@ -647,9 +657,10 @@ worker_deliver(struct worker *w, const struct conf *c, const struct sched_target
 	struct trouble t;
 	enum smtpc_event ev;
 	size_t i;
-	int lr = queue_load(w->q, u->message_id, &m), remote_dsn;
+	int lr, remote_dsn;
 
-	if (lr != 0) {
+	worker_room(w);
+	if ((lr = queue_load(w->q, u->message_id, &m)) != 0) {
 		sched_unit_done(u, 0);
 		return 0;
 	}

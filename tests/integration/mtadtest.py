@@ -106,6 +106,7 @@ class Mtad:
         self.listens = []           # more "ADDR:PORT" smtp listeners
         self.port = None
         self.custom_conf = None     # full text, set by write_config_text
+        self.env = None             # environment for the process (None: ours)
         self.proc = None
         self.pid = None
         self.lines = []
@@ -181,7 +182,8 @@ class Mtad:
             self.run_start = len(self.lines)
         self.proc = subprocess.Popen(
             [MTAD_BIN, "-f", self.conf_path], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(self.dir))
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(self.dir),
+            env=self.env)
         self.pid = self.proc.pid
         self._reader = threading.Thread(target=self._read_stderr,
                                         args=(self.proc.stderr,), daemon=True)
