@@ -1013,6 +1013,37 @@ conf_set_current(struct conf *c)
 	conf_unref(old);
 }
 
+/* The rule of `route` and `limit`: an exact domain wins over "*".  The
+ * entries are `n` structs of `size` bytes with the domain at `off`. */
+static const void *
+conf_lookup(const void *v, size_t n, size_t size, size_t off, const char *domain)
+{
+	const char *star = NULL, *p = v;
+	size_t i;
+
+	for (i = 0; i < n; i++, p += size) {
+		if (strcmp(p + off, domain) == 0)
+			return p;
+		if (strcmp(p + off, "*") == 0)
+			star = p;
+	}
+	return star;
+}
+
+const struct conf_route *
+conf_route_for(const struct conf *c, const char *domain)
+{
+	return conf_lookup(c->routes, c->nroutes, sizeof *c->routes,
+	    offsetof(struct conf_route, domain), domain);
+}
+
+const struct conf_limit *
+conf_limit_for(const struct conf *c, const char *domain)
+{
+	return conf_lookup(c->limits, c->nlimits, sizeof *c->limits,
+	    offsetof(struct conf_limit, domain), domain);
+}
+
 const char *
 conf_listen_kind_name(enum listen_kind k)
 {

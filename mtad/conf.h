@@ -140,4 +140,9 @@ void conf_set_current(struct conf *c);	/* takes over the caller's reference */
 
 const char *conf_listen_kind_name(enum listen_kind k);
 
+/* The `route` / `limit` for a domain (A-labels): its own line, else the
+ * `*` line, else NULL. */
+const struct conf_route *conf_route_for(const struct conf *c, const char *domain);
+const struct conf_limit *conf_limit_for(const struct conf *c, const char *domain);
+
 #endif

@@ -98,42 +98,12 @@ sched_domain_drop_if_idle(struct sched_domain *d)
 	free(d);
 }
 
-static const struct conf_limit *
-sched_limit(const struct conf *c, const char *domain)
-{
-	const struct conf_limit *star = NULL;
-	size_t i;
-
-	for (i = 0; i < c->nlimits; i++) {
-		if (strcmp(c->limits[i].domain, domain) == 0)
-			return &c->limits[i];
-		if (strcmp(c->limits[i].domain, "*") == 0)
-			star = &c->limits[i];
-	}
-	return star;
-}
-
-static const struct conf_route *
-sched_route(const struct conf *c, const char *domain)
-{
-	const struct conf_route *star = NULL;
-	size_t i;
-
-	for (i = 0; i < c->nroutes; i++) {
-		if (strcmp(c->routes[i].domain, domain) == 0)
-			return &c->routes[i];
-		if (strcmp(c->routes[i].domain, "*") == 0)
-			star = &c->routes[i];
-	}
-	return star;
-}
-
 /* Where mail for `domain` goes under configuration c. */
 static void
 sched_target_for(const struct conf *c, const char *domain, struct sched_target *t,
     char *key, size_t keysize, unsigned *max_conns)
 {
-	const struct conf_route *r = sched_route(c, domain);
+	const struct conf_route *r = conf_route_for(c, domain);
 	const struct conf_limit *l;
 
 	memset(t, 0, sizeof *t);
@@ -149,12 +119,12 @@ sched_target_for(const struct conf *c, const char *domain, struct sched_target *
 			    r->auth_secret_file);
 		}
 		(void)str_fmt(key, keysize, "route:%s:%u", r->host, r->port);
-		l = sched_limit(c, r->domain);
+		l = conf_limit_for(c, r->domain);
 	} else {
 		t->port = c->mx_port;
 		t->tls = ROUTE_TLS_MAY;
 		(void)str_fmt(key, keysize, "mx:%s", domain);
-		l = sched_limit(c, domain);
+		l = conf_limit_for(c, domain);
 	}
 	*max_conns = l && l->connections ? l->connections : LIM_DEF_DEST_CONNECTIONS;
 	t->msgs_per_conn = l && l->messages_per_connection ? l->messages_per_connection :

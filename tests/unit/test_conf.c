@@ -965,7 +965,28 @@ test_kind_names(void)
 	CHECK_STR(conf_listen_kind_name((enum listen_kind)42), "?");
 }
 
+/* route and limit: the domain's own line wins over "*". */
+static void
+test_lookup(void)
+{
+	struct conf *c = parse_ok("route example.net 127.0.0.1:2526\n"
+	    "route * smart.example.org:587 tls=require\n"
+	    "limit example.org connections=3\n", __LINE__);
+
+	if (c == NULL)
+		return;
+	CHECK_STR(conf_route_for(c, "example.net")->host, "127.0.0.1");
+	CHECK_STR(conf_route_for(c, "other.example")->host, "smart.example.org");
+	CHECK_INT(conf_limit_for(c, "example.org")->connections, 3);
+	CHECK(conf_limit_for(c, "example.net") == NULL);
+	conf_unref(c);
+	c = parse_ok("", __LINE__);
+	CHECK(c != NULL && conf_route_for(c, "example.net") == NULL);
+	conf_unref(c);
+}
+
 const struct test conf_tests[] = {
+	{ "lookup", test_lookup },
 	{ "full", test_full },
 	{ "defaults", test_defaults },
 	{ "values", test_values },
