@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 
 CC       ?= cc
 FUZZ_CC  ?= clang
-PKGS     := sqlite3 libidn2 gnutls
+PKGS     := sqlite3 libidn2 gnutls libxcrypt jansson
 
 ifeq ($(SAN),1)
 B        := build/san
@@ -50,9 +50,10 @@ LDFLAGS  += -pthread $(SANFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lunbound
 
 # Everything but main.c goes into a library the tests and fuzzers link.
-LIB_SRCS := $(filter-out mtad/main.c,$(wildcard mtad/*.c))
+LIB_SRCS := $(filter-out mtad/main.c mtad/mtactl.c,$(wildcard mtad/*.c))
 LIB_OBJS := $(LIB_SRCS:mtad/%.c=$(B)/%.o) $(B)/schema.o
 MTAD     := $(B)/mtad
+MTACTL   := $(B)/mtactl
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT     := $(B)/unit-tests
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
@@ -61,7 +62,7 @@ FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 .SECONDARY:
 
 .PHONY: all check unit fuzz integration run install clean deps deps-build bench
-all: $(MTAD)
+all: $(MTAD) $(MTACTL)
 
 $(B):
 	@mkdir -p $(B) $(B)/unit $(B)/fuzz
@@ -82,6 +83,9 @@ $(B)/libmtad.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(MTAD): $(B)/main.o $(B)/libmtad.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(MTACTL): $(B)/mtactl.o $(B)/libmtad.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(UNIT): $(UNIT_SRCS) $(wildcard tests/unit/*.h) $(B)/libmtad.a
@@ -126,8 +130,8 @@ fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 	  echo "fuzz: $$t ok ($$(grep -c 'NEW\|REDUCE' $(B)/fuzz/$$t.log) new inputs)"; \
 	done
 
-integration: $(MTAD)
-	MTAD_BIN=$(CURDIR)/$(MTAD) $(PYTHON) -m pytest -q -p no:cacheprovider \
+integration: $(MTAD) $(MTACTL)
+	MTAD_BIN=$(CURDIR)/$(MTAD) MTACTL_BIN=$(CURDIR)/$(MTACTL) $(PYTHON) -m pytest -q -p no:cacheprovider \
 	    tests/integration $(PYTEST_ARGS)
 
 # make run: the embedded default configuration, written once to run/mtad.conf.
@@ -149,10 +153,11 @@ run: deps-build
 bench: $(MTAD)
 	tests/bench/intake $(MTAD)
 
-install: $(MTAD)
+install: $(MTAD) $(MTACTL) $(MTACTL)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(SYSCONFDIR)/mtad
 	install -m 0755 $(MTAD) $(DESTDIR)$(SBINDIR)/mtad
+	install -m 0755 $(MTACTL) $(DESTDIR)$(SBINDIR)/mtactl
 	install -m 0644 share/man/mtad.8 $(DESTDIR)$(MANDIR)/man8/mtad.8
 	install -m 0644 share/man/mtad.conf.5 $(DESTDIR)$(MANDIR)/man5/mtad.conf.5
 	test -f $(DESTDIR)$(SYSCONFDIR)/mtad/mtad.conf || \

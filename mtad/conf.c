@@ -400,6 +400,16 @@ conf_d_file(struct conf_parser *p, char **av, int ac)
 	conf_set_file(p, (struct conf_file *)((char *)p->c + p->d->off), av[0]);
 }
 
+/* A GnuTLS priority string (checked when the certificate is loaded). */
+static void
+conf_d_tls_priorities(struct conf_parser *p, char **av, int ac)
+{
+	(void)ac;
+	free(p->c->tls_priorities);
+	p->c->tls_priorities = xstrdup(av[0]);
+	p->c->tls_priorities_line = p->line;
+}
+
 static void
 conf_d_max_message_size(struct conf_parser *p, char **av, int ac)
 {
@@ -681,6 +691,7 @@ static const struct conf_directive conf_directives[] = {
 	{ "tls_cert", 1, 1, 1, conf_d_file, offsetof(struct conf, tls_cert), 0, 0 },
 	{ "tls_key", 1, 1, 1, conf_d_file, offsetof(struct conf, tls_key), 0, 0 },
 	{ "tls_ca", 1, 1, 1, conf_d_file, offsetof(struct conf, tls_ca), 0, 0 },
+	{ "tls_priorities", 1, 1, 1, conf_d_tls_priorities, 0, 0, 0 },
 	{ "max_message_size", 1, 1, 1, conf_d_max_message_size, 0, 0, 0 },
 	{ "max_recipients", 1, 1, 1, conf_d_uint, offsetof(struct conf, max_recipients),
 	    100, LIM_MAX_RECIPIENTS },	/* RFC 5321 4.5.3.1.8: at least 100 */
@@ -833,6 +844,7 @@ conf_free(struct conf *c)
 	free(c->tls_cert.path);
 	free(c->tls_key.path);
 	free(c->tls_ca.path);
+	free(c->tls_priorities);
 	for (i = 0; i < c->nroutes; i++)
 		conf_route_free(&c->routes[i]);
 	free(c->routes);

@@ -86,6 +86,8 @@ struct conf {
 	struct conf_cidr *trusted;
 	size_t ntrusted;
 	struct conf_file tls_cert, tls_key, tls_ca;
+	char *tls_priorities;		/* GnuTLS priority string, or NULL */
+	int tls_priorities_line;
 	unsigned long long max_message_size;
 	unsigned max_recipients;
 	unsigned max_errors;

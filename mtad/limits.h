@@ -104,6 +104,23 @@
 #define LIM_DSN_ENVID 100
 #define LIM_DSN_ORCPT 500
 
+/* SMTP AUTH (RFC 4954): a user name, a password, a crypt(3) hash, the
+ * sender domains a user may be limited to. */
+#define LIM_AUTH_USER 255
+#define LIM_AUTH_PASSWORD 512
+#define LIM_AUTH_HASH 256
+#define LIM_AUTH_DOMAINS 4096
+/* Failed AUTH per client address: this many within the window, and the
+ * address gets 421 for the penalty; each failure's 535 is held back one
+ * second per failure so far, at most LIM_AUTH_MAX_DELAY. */
+#define LIM_AUTH_FAILURES 5
+#define LIM_AUTH_WINDOW 600
+#define LIM_AUTH_PENALTY 900
+#define LIM_AUTH_MAX_DELAY 5
+#define LIM_AUTH_CLIENTS 4096
+/* The TLS handshake of an inbound session. */
+#define LIM_TLS_HANDSHAKE 30
+
 /* Config file: size of the whole file, one line, entries of a list. */
 #define LIM_CONF_FILE (1024 * 1024)
 #define LIM_CONF_LINE 4096

@@ -158,11 +158,6 @@ listen_bind_new(const struct conf *c, struct listener **fresh, char *err, size_t
 	for (i = 0; i < c->nlistens; i++) {
 		const struct conf_listen *cl = &c->listens[i];
 
-		if (cl->kind == LISTEN_SUBMISSIONS) {
-			log_msg("mtad", "listener_disabled", "%s: implicit TLS (submissions) "
-			    "is not implemented in this version", cl->spec);
-			continue;
-		}
 		if ((l = listen_find(cl->spec)) != NULL) {
 			l->keep = 1;
 			continue;

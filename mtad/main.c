@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "conf.h"
 #include "dns.h"
 #include "limits.h"
@@ -93,6 +94,22 @@ main_lock_state(const struct conf *c)
 	return fd;		/* held open: the lock lives as long as we do */
 }
 
+/* Load our certificate (tls_cert/tls_key/tls_priorities); without
+ * tls_cert there is none.  0, or -1 with "FILE:LINE: ..." in err. */
+static int
+main_tls_server(const struct conf *c, char *err, size_t errsize)
+{
+	char why[400];
+
+	if (tls_server_load(c->tls_cert.path, c->tls_key.path, c->tls_priorities, why,
+	    sizeof why) == 0)
+		return 0;
+	(void)str_fmt(err, errsize, "%s:%d: tls_cert: %s", c->path,
+	    c->tls_priorities && strstr(why, "priorities") ? c->tls_priorities_line :
+	    c->tls_cert.line, why);
+	return -1;
+}
+
 static void
 main_reload(const char *path)
 {
@@ -106,7 +123,8 @@ main_reload(const char *path)
 		log_msg("mtad", "reload_failed", "state_dir cannot change without a restart; "
 		    "keeping the running configuration");
 		conf_unref(c);
-	} else if (tls_init(c->tls_ca.path, err, sizeof err) < 0) {
+	} else if (tls_init(c->tls_ca.path, err, sizeof err) < 0 ||
+	    main_tls_server(c, err, sizeof err) < 0) {
 		log_msg("mtad", "reload_failed", "%s; keeping the running configuration", err);
 		conf_unref(c);
 	} else if (listen_apply(c, err, sizeof err) < 0) {
@@ -142,6 +160,7 @@ main_stop(void)
 		    "are tried again at the next start");
 	else
 		sched_free();
+	auth_shutdown();
 	writer_stop();
 	dns_shutdown();
 	tls_shutdown();
@@ -174,11 +193,12 @@ main_start(struct conf *c)
 	if (str_fmt(db, sizeof db, "%s/mtad.db", c->state_dir) < 0)
 		fatal("state_dir %s: path too long", c->state_dir);
 	if (tls_init(c->tls_ca.path, err, sizeof err) < 0 ||
+	    main_tls_server(c, err, sizeof err) < 0 ||
 	    dns_init(c->resolver, err, sizeof err) < 0) {
 		errno = 0;
 		fatal("%s", err);
 	}
-	if (writer_start(db, err, sizeof err) < 0) {
+	if (writer_start(db, err, sizeof err) < 0 || auth_init(db, err, sizeof err) < 0) {
 		errno = 0;
 		fatal("queue %s", err);
 	}
@@ -217,9 +237,16 @@ main(int argc, char **argv)
 	if ((c = main_load(path, 0)) == NULL)
 		return 1;
 	if (check) {
-		fprintf(stderr, "%s: ok\n", path);
+		char err[512];
+		int bad = main_tls_server(c, err, sizeof err) < 0;
+
+		if (bad)
+			fprintf(stderr, "%s\n", err);
+		else
+			fprintf(stderr, "%s: ok\n", path);
+		tls_shutdown();
 		conf_unref(c);
-		return 0;
+		return bad;
 	}
 	main_signals(&set);
 	(void)main_lock_state(c);

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "addr.h"
 #include "str.h"
 
 /* The client address as 16 bytes, IPv4 mapped into IPv6 (::ffff:a.b.c.d). */
@@ -58,18 +59,98 @@ policy_accept(struct policy_verdict *v)
 	v->reply[0] = '\0';
 }
 
+/* Is `domain` (A-labels) one of the user's sender domains? */
+static int
+policy_domain_ok(const struct policy_client *pc, const char *domain)
+{
+	const char *p = pc->domains;
+	size_t n = strlen(domain);
+
+	if (!pc->authenticated || pc->any_domain)
+		return 1;
+	while (p != NULL && *p) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && strncmp(p, domain, n) == 0)
+			return 1;
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+static void
+policy_refuse(struct policy_verdict *v, int code, const char *text)
+{
+	v->code = code;
+	(void)str_copy(v->reply, sizeof v->reply, text);
+}
+
 void
 policy_mail(const struct policy_client *pc, const struct addr *sender,
     struct policy_verdict *v)
 {
-	(void)sender;
 	if (pc->listener != LISTEN_SMTP && !pc->authenticated) {
-		v->code = 530;
-		(void)str_copy(v->reply, sizeof v->reply,
-		    "530 5.7.0 Authentication required");
+		policy_refuse(v, 530, "530 5.7.0 Authentication required");
+		return;
+	}
+	if (!policy_domain_ok(pc, sender->null ? "" : sender->domain_ascii)) {
+		(void)str_fmt(v->reply, sizeof v->reply, "550 5.7.1 <%s>: sender address "
+		    "not allowed for this user", sender->mailbox);
+		v->code = 550;
 		return;
 	}
 	policy_accept(v);
+}
+
+/* The domain after the '@' at p (ASCII or UTF-8 labels) into A-labels;
+ * "" when none can be read. */
+static void
+policy_header_domain(const char *p, char *out, size_t size)
+{
+	char raw[LIM_DOMAIN + 1];
+	size_t n = 0;
+
+	while (n < LIM_DOMAIN && (((unsigned char)p[n] >= 0x80) || p[n] == '.' || p[n] == '-' ||
+	    (p[n] >= '0' && p[n] <= '9') || ((p[n] | 0x20) >= 'a' && (p[n] | 0x20) <= 'z')))
+		n++;
+	memcpy(raw, p, n);
+	raw[n] = '\0';
+	while (n > 0 && raw[n - 1] == '.')
+		raw[--n] = '\0';
+	if (n == 0 || addr_domain_to_ascii(raw, out, size) != ADDR_OK)
+		out[0] = '\0';
+}
+
+/* Every "@domain" in the value must be allowed, and there must be one.
+ * (Quoted or commented '@'s count too: a conservative reading.) */
+void
+policy_from_header(const struct policy_client *pc, const char *value,
+    struct policy_verdict *v)
+{
+	char domain[LIM_DOMAIN + 1];
+	const char *at;
+	int seen = 0;
+
+	if (!pc->authenticated || pc->any_domain) {
+		policy_accept(v);
+		return;
+	}
+	for (at = strchr(value, '@'); at != NULL; at = strchr(at + 1, '@')) {
+		policy_header_domain(at + 1, domain, sizeof domain);
+		if (domain[0] == '\0')
+			continue;
+		seen = 1;
+		if (!policy_domain_ok(pc, domain)) {
+			(void)str_fmt(v->reply, sizeof v->reply, "550 5.7.1 From: header "
+			    "domain %s not allowed for this user", domain);
+			v->code = 550;
+			return;
+		}
+	}
+	if (!seen)
+		policy_refuse(v, 550, "550 5.7.1 From: header without an address");
+	else
+		policy_accept(v);
 }
 
 void

@@ -6,7 +6,10 @@
  *   - anyone else gets "550 5.7.1 Relay access denied" at RCPT, because
  *     this relay has no local domains of its own.
  *
- * Later: authenticated users and their sender domains, the suppression list.
+ *   - an authenticated client may relay; a user limited to sender domains
+ *     may use only those in MAIL FROM and in the From: header (550 5.7.1).
+ *
+ * Later: the suppression list.
  */
 #ifndef MTAD_POLICY_H
 #define MTAD_POLICY_H
@@ -21,6 +24,9 @@ struct policy_client {
 	int trusted;
 	int authenticated;
 	enum listen_kind listener;
+	const char *user;		/* AUTH identity, or NULL */
+	int any_domain;			/* the user may use any sender domain */
+	const char *domains;		/* else these: A-labels, comma-separated */
 };
 
 /* A verdict: code 0 means accept; otherwise the full reply text
@@ -36,6 +42,10 @@ int policy_client_trusted(const struct conf *c, const struct sockaddr *sa);
 void policy_mail(const struct policy_client *pc, const struct addr *sender,
     struct policy_verdict *v);
 void policy_rcpt(const struct policy_client *pc, const struct addr *rcpt,
+    struct policy_verdict *v);
+/* The From: header field's value (unfolded), for a user limited to sender
+ * domains: every address in it must be in one of them. */
+void policy_from_header(const struct policy_client *pc, const char *value,
     struct policy_verdict *v);
 
 #endif

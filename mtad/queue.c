@@ -23,7 +23,8 @@ enum queue_stmt {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
 	Q_INS_MSG, Q_INS_RCPT, Q_INS_EVENT,
 	Q_RECOVER, Q_DOMAINS, Q_CLAIM_SEL, Q_CLAIM_UPD, Q_NEXT_DUE, Q_LOAD,
-	Q_SET_RCPT, Q_INS_BOUNCE, Q_PENDING, Q_DEL_MSG, Q_NSTMT
+	Q_SET_RCPT, Q_INS_BOUNCE, Q_PENDING, Q_DEL_MSG,
+	Q_USER_GET, Q_USER_ADD, Q_USER_PASSWD, Q_USER_DEL, Q_USERS, Q_NSTMT
 };
 
 static const char *const queue_sql[Q_NSTMT] = {
@@ -61,6 +62,14 @@ static const char *const queue_sql[Q_NSTMT] = {
 	[Q_PENDING] = "SELECT count(*) FROM recipients WHERE message_id = ?"
 	    " AND state IN ('queued', 'deferred', 'held', 'sending')",
 	[Q_DEL_MSG] = "DELETE FROM messages WHERE id = ?",
+	[Q_USER_GET] = "SELECT name, password_hash, domains, created_at, updated_at"
+	    " FROM users WHERE name = ?",
+	[Q_USER_ADD] = "INSERT INTO users (name, password_hash, domains, created_at,"
+	    " updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+	[Q_USER_PASSWD] = "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE name = ?1",
+	[Q_USER_DEL] = "DELETE FROM users WHERE name = ?",
+	[Q_USERS] = "SELECT name, password_hash, domains, created_at, updated_at"
+	    " FROM users ORDER BY name",
 };
 
 struct queue {
@@ -134,40 +143,61 @@ queue_migration(int n)
 }
 
 static int
-queue_migrate(struct queue *q, char *err, size_t errsize)
+queue_migrate_known(void)
 {
-	int have = queue_schema_version(q), want = 0, n;
-	char *sql, setv[64];
+	char *sql;
+	int want = 0;
 
 	while ((sql = queue_migration(want + 1)) != NULL) {
 		free(sql);
 		want++;
 	}
+	return want;
+}
+
+/* Run migrations have+1..want inside the open transaction. */
+static int
+queue_migrate_steps(struct queue *q, int have, int want, char *err, size_t errsize)
+{
+	char setv[64];
+	int n;
+
+	for (n = have + 1; n <= want; n++) {
+		char *sql = queue_migration(n);
+		int rc = queue_exec(q, sql, err, errsize);
+
+		free(sql);
+		if (rc < 0)
+			return -1;
+	}
+	(void)str_fmt(setv, sizeof setv, "PRAGMA user_version = %d", want);
+	return queue_exec(q, setv, err, errsize);
+}
+
+/* Bring the schema to the newest version this mtad knows, in one
+ * transaction; the version is read inside it, so two processes starting
+ * at once (mtad, mtactl) cannot both migrate. */
+static int
+queue_migrate(struct queue *q, char *err, size_t errsize)
+{
+	int want = queue_migrate_known(), have;
+	char ignored[64];
+
+	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsize) < 0)
+		return -1;
+	have = queue_schema_version(q);
 	if (have < 0 || have > want) {
 		(void)str_fmt(err, errsize, "database schema version %d is not one this "
 		    "mtad knows (1 to %d)", have, want);
-		return -1;
-	}
-	if (have == want)
+	} else if (have == want) {
+		return queue_exec(q, "COMMIT", err, errsize);
+	} else if (queue_migrate_steps(q, have, want, err, errsize) == 0 &&
+	    queue_exec(q, "COMMIT", err, errsize) == 0) {
+		log_msg("mtad", "schema_migrated", "from version %d to %d", have, want);
 		return 0;
-	if (queue_exec(q, "BEGIN IMMEDIATE", err, errsize) < 0)
-		return -1;
-	for (n = have + 1; n <= want; n++) {
-		sql = queue_migration(n);
-		if (queue_exec(q, sql, err, errsize) < 0) {
-			free(sql);
-			(void)queue_exec(q, "ROLLBACK", setv, sizeof setv);
-			return -1;
-		}
-		free(sql);
 	}
-	(void)str_fmt(setv, sizeof setv, "PRAGMA user_version = %d", want);
-	if (queue_exec(q, setv, err, errsize) < 0 || queue_exec(q, "COMMIT", err, errsize) < 0) {
-		(void)queue_exec(q, "ROLLBACK", setv, sizeof setv);
-		return -1;
-	}
-	log_msg("mtad", "schema_migrated", "from version %d to %d", have, want);
-	return 0;
+	(void)queue_exec(q, "ROLLBACK", ignored, sizeof ignored);
+	return -1;
 }
 
 static int
@@ -361,7 +391,7 @@ queue_insert_message(struct queue *q, const struct queue_msg *m)
 	if (queue_insert_rcpts(q, m, sqlite3_last_insert_rowid(q->db)) != QUEUE_OK)
 		return QUEUE_ERR;
 	return queue_insert_event(q, m->received_at, m->queue_id, NULL, "received", 250,
-	    NULL, m->client_addr, NULL);
+	    NULL, m->client_addr, m->tls);
 }
 
 void
@@ -632,4 +662,102 @@ queue_event(struct queue *q, time_t at, const char *queue_id, const char *rcpt,
     const char *kind, const char *reply)
 {
 	return queue_insert_event(q, at, queue_id, rcpt, kind, 0, reply, NULL, NULL);
+}
+
+/* ---- users ---- */
+
+static void
+queue_user_row(sqlite3_stmt *st, struct queue_user *u)
+{
+	const char *d = (const char *)sqlite3_column_text(st, 2);
+
+	memset(u, 0, sizeof *u);
+	(void)str_copy(u->name, sizeof u->name, (const char *)sqlite3_column_text(st, 0));
+	(void)str_copy(u->hash, sizeof u->hash, (const char *)sqlite3_column_text(st, 1));
+	u->any_domain = d == NULL;
+	(void)str_copy(u->domains, sizeof u->domains, d ? d : "");
+	u->created_at = (time_t)sqlite3_column_int64(st, 3);
+	u->updated_at = (time_t)sqlite3_column_int64(st, 4);
+}
+
+int
+queue_user_get(struct queue *q, const char *name, struct queue_user *u)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_USER_GET);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	queue_bind_text(st, 1, name);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		queue_user_row(st, u);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+int
+queue_user_add(struct queue *q, const char *name, const char *hash, const char *domains,
+    time_t now)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_USER_ADD);
+
+	if (st == NULL)
+		return QUEUE_ERR;
+	queue_bind_text(st, 1, name);
+	queue_bind_text(st, 2, hash);
+	queue_bind_text(st, 3, domains);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+	return queue_step_done(st);
+}
+
+/* Run a one-user statement; 0 when it changed a row, 1 when none. */
+static int
+queue_user_change(struct queue *q, sqlite3_stmt *st)
+{
+	if (queue_step_done(st) != QUEUE_OK)
+		return -1;
+	return sqlite3_changes(q->db) > 0 ? 0 : 1;
+}
+
+int
+queue_user_passwd(struct queue *q, const char *name, const char *hash, time_t now)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_USER_PASSWD);
+
+	if (st == NULL)
+		return -1;
+	queue_bind_text(st, 1, name);
+	queue_bind_text(st, 2, hash);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+	return queue_user_change(q, st);
+}
+
+int
+queue_user_remove(struct queue *q, const char *name)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_USER_DEL);
+
+	if (st == NULL)
+		return -1;
+	queue_bind_text(st, 1, name);
+	return queue_user_change(q, st);
+}
+
+int
+queue_users(struct queue *q, void (*cb)(void *ctx, const struct queue_user *u), void *ctx)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_USERS);
+	struct queue_user u;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		queue_user_row(st, &u);
+		cb(ctx, &u);
+	}
+	sqlite3_reset(st);
+	explicit_bzero(&u, sizeof u);
+	return rc == SQLITE_DONE ? 0 : -1;
 }

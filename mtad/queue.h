@@ -37,6 +37,7 @@ struct queue_msg {
 	int smtputf8;
 	const char *dsn_ret;		/* "", "FULL", "HDRS" */
 	const char *dsn_envid;		/* ENVID decoded, or NULL */
+	const char *tls;		/* "TLS1.3 CIPHER" it came over, or NULL */
 	time_t received_at;
 	const char *body;
 	size_t size;
@@ -136,6 +137,29 @@ int queue_finish(struct queue *q, long long id);
 /* An events row of our own (e.g. "dsn", "dsn_dropped"). */
 int queue_event(struct queue *q, time_t at, const char *queue_id, const char *rcpt,
     const char *kind, const char *reply);
+
+/* ---- users (SMTP AUTH) ---- */
+
+struct queue_user {
+	char name[LIM_AUTH_USER + 1];
+	char hash[LIM_AUTH_HASH + 1];
+	char domains[LIM_AUTH_DOMAINS + 1];	/* "" when any domain */
+	int any_domain;
+	time_t created_at, updated_at;
+};
+
+/* 0 found (in *u), 1 no such user, -1 error. */
+int queue_user_get(struct queue *q, const char *name, struct queue_user *u);
+/* Add a user: QUEUE_OK, QUEUE_DUP (exists) or QUEUE_ERR.  domains NULL:
+ * any. */
+int queue_user_add(struct queue *q, const char *name, const char *hash,
+    const char *domains, time_t now);
+/* New password hash: 0, 1 no such user, -1 error. */
+int queue_user_passwd(struct queue *q, const char *name, const char *hash, time_t now);
+/* 0, 1 no such user, -1 error. */
+int queue_user_remove(struct queue *q, const char *name);
+/* Every user, by name: cb(ctx, user).  0 or -1. */
+int queue_users(struct queue *q, void (*cb)(void *ctx, const struct queue_user *u), void *ctx);
 
 /* The last SQLite error text of this connection. */
 const char *queue_errmsg(struct queue *q);

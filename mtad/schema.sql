@@ -79,3 +79,14 @@ CREATE TABLE bounces (
 );
 CREATE INDEX bounces_at ON bounces (at);
 CREATE INDEX bounces_recipient ON bounces (recipient);
+
+-- migration 3
+-- SMTP AUTH users (mtactl user add|passwd|remove|list).
+CREATE TABLE users (
+    name          TEXT PRIMARY KEY,        -- the AUTH identity
+    password_hash TEXT NOT NULL,           -- libxcrypt crypt(3) string, $y$ yescrypt
+    domains       TEXT,                    -- sender domains (A-labels), comma-separated;
+                                           -- NULL: any domain
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "limits.h"
 #include "log.h"
 #include "policy.h"
@@ -24,6 +25,7 @@
 #include "scheduler.h"
 #include "smtp_server.h"
 #include "str.h"
+#include "tls.h"
 #include "writer.h"
 #include "xalloc.h"
 
@@ -38,6 +40,7 @@ struct session {
 	int trusted;
 	int shutdown_seen;
 	time_t grace_end;		/* when shutdown_seen inside DATA */
+	struct tls *tls;		/* after STARTTLS, or implicit TLS */
 	const char *end;		/* why the session ended, for the log */
 };
 
@@ -84,6 +87,13 @@ session_flush(struct session *ss, struct smtp_server *srv)
 	struct buf *out = smtp_server_output(srv);
 	struct pollfd pfd = { ss->fd, POLLOUT, 0 };
 
+	if (ss->tls != NULL && out->len > 0) {
+		if (tls_write(ss->tls, out->data, out->len, LIM_SEND_TIMEOUT * 1000) < 0) {
+			ss->end = "send_failed";
+			return -1;
+		}
+		buf_consume(out, out->len);
+	}
 	while (out->len > 0) {
 		ssize_t n = send(ss->fd, out->data, out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
@@ -102,6 +112,17 @@ session_flush(struct session *ss, struct smtp_server *srv)
 	return 0;
 }
 
+/* Read through TLS (a record may need more bytes: bounded by timeout). */
+static ssize_t
+session_recv(struct session *ss, char *in, size_t size, int timeout_ms)
+{
+	ssize_t n = tls_read(ss->tls, in, size, timeout_ms);
+
+	if (n <= 0)
+		ss->end = n == 0 ? "eof" : "tls_read_failed";
+	return n > 0 ? n : 0;
+}
+
 /* Wait for input.  Returns bytes read, or 0 when the session must end;
  * the engine has then been given its 421 where one is due. */
 static ssize_t
@@ -114,6 +135,8 @@ session_read(struct session *ss, struct smtp_server *srv, char *in, size_t size)
 		int nfds = 2, rc;
 		ssize_t n;
 
+		if (ss->tls != NULL && tls_pending(ss->tls) > 0)
+			return session_recv(ss, in, size, (int)timeout);
 		if (ss->shutdown_seen) {
 			long left = (long)(ss->grace_end - session_mono()) * 1000;
 
@@ -144,6 +167,8 @@ session_read(struct session *ss, struct smtp_server *srv, char *in, size_t size)
 			ss->grace_end = session_mono() + LIM_SHUTDOWN_GRACE;
 			continue;
 		}
+		if (ss->tls != NULL)
+			return session_recv(ss, in, size, (int)timeout);
 		if ((n = recv(ss->fd, in, size, 0)) > 0)
 			return n;
 		if (n < 0 && errno == EINTR)
@@ -172,6 +197,7 @@ session_store(struct session *ss, struct smtp_server *srv)
 		.client_addr = ss->peer, .helo = smtp_server_helo(srv),
 		.body_type = body_type[t->body], .smtputf8 = t->smtputf8,
 		.dsn_ret = ret[t->ret], .dsn_envid = t->envid,
+		.auth_user = smtp_server_auth_user(srv), .tls = smtp_server_tls_info(srv),
 		.received_at = t->received_at, .body = t->msg.data, .size = t->msg.len,
 		.rcpts = rcpts, .nrcpts = t->nrcpts,
 	};
@@ -193,6 +219,10 @@ session_store(struct session *ss, struct smtp_server *srv)
 	log_num(&l, "nrcpt", (long long)t->nrcpts);
 	log_num(&l, "size", (long long)t->msg.len);
 	log_str(&l, "client", ss->peer);
+	if (m.auth_user)
+		log_str(&l, "user", m.auth_user);
+	if (m.tls)
+		log_str(&l, "tls", m.tls);
 	if (rc != QUEUE_OK)
 		log_str(&l, "error", rc == QUEUE_DUP ? "queue ID taken" : "database");
 	log_end(&l);
@@ -201,6 +231,64 @@ session_store(struct session *ss, struct smtp_server *srv)
 		if (i == 0 || strcmp(t->rcpts[i].domain, t->rcpts[i - 1].domain) != 0)
 			sched_notify(t->rcpts[i].domain);
 	smtp_server_stored(srv, rc == QUEUE_OK);
+}
+
+/* The handshake after "220 Ready to start TLS" (or, for an implicit-TLS
+ * listener, before the greeting).  0, or -1: the session ends. */
+static int
+session_tls(struct session *ss, struct smtp_server *srv)
+{
+	struct tls_info info;
+	struct logline l;
+	char err[256];
+
+	if ((ss->tls = tls_server(ss->fd, LIM_TLS_HANDSHAKE * 1000, err, sizeof err)) == NULL) {
+		log_begin(&l, ss->id, "tls_failed");
+		log_str(&l, "client", ss->peer);
+		log_str(&l, "error", err);
+		log_end(&l);
+		ss->end = "tls_failed";
+		return -1;
+	}
+	tls_get_info(ss->tls, &info);
+	smtp_server_tls(srv, info.version, info.cipher);
+	log_begin(&l, ss->id, "tls");
+	log_str(&l, "client", ss->peer);
+	log_str(&l, "version", info.version);
+	log_str(&l, "cipher", info.cipher);
+	log_end(&l);
+	return 0;
+}
+
+/* Check AUTH credentials (never logged); a failure's reply is held back
+ * and counted for the client's address (auth.h). */
+static void
+session_auth(struct session *ss, struct smtp_server *srv)
+{
+	const char *user, *pass;
+	char domains[LIM_AUTH_DOMAINS + 1] = "";
+	enum smtp_auth_verdict v = SMTP_AUTH_BLOCKED;
+	struct logline l;
+	int any = 0;
+
+	smtp_server_auth_creds(srv, &user, &pass);
+	if (!auth_blocked(ss->peer, time(NULL))) {
+		enum auth_result r = auth_check(user, pass, domains, sizeof domains, &any);
+
+		v = r == AUTH_OK ? SMTP_AUTH_OK : r == AUTH_TEMPFAIL ? SMTP_AUTH_TEMPFAIL :
+		    SMTP_AUTH_FAIL;
+		if (v == SMTP_AUTH_FAIL)
+			sleep(auth_failure(ss->peer, time(NULL)));
+		else if (v == SMTP_AUTH_OK)
+			auth_success(ss->peer);
+	}
+	log_begin(&l, ss->id, "auth");
+	log_str(&l, "client", ss->peer);
+	log_str(&l, "user", user);
+	log_str(&l, "result", v == SMTP_AUTH_OK ? "ok" : v == SMTP_AUTH_FAIL ? "failed" :
+	    v == SMTP_AUTH_TEMPFAIL ? "tempfail" : "blocked");
+	log_end(&l);
+	smtp_server_auth_result(srv, v, any, domains);
 }
 
 /* Give the engine what was read; -1 when the peer cannot take replies. */
@@ -215,8 +303,12 @@ session_feed(struct session *ss, struct smtp_server *srv, const char *in, size_t
 		off += used;
 		if (a == SMTP_ACT_STORE)
 			session_store(ss, srv);
+		else if (a == SMTP_ACT_AUTH)
+			session_auth(ss, srv);
 		else if (a == SMTP_ACT_FLUSH && session_flush(ss, srv) < 0)
 			return -1;
+		else if (a == SMTP_ACT_STARTTLS)	/* the rest was dropped */
+			return session_flush(ss, srv) < 0 ? -1 : session_tls(ss, srv);
 		else if (a == SMTP_ACT_MORE || a == SMTP_ACT_CLOSE)
 			break;		/* MORE: all used; CLOSE: the rest is dropped */
 	}
@@ -229,6 +321,10 @@ session_loop(struct session *ss, struct smtp_server *srv)
 	char *in = xmalloc(LIM_READ_CHUNK);
 	ssize_t n;
 
+	if (ss->kind == LISTEN_SUBMISSIONS && session_tls(ss, srv) < 0) {
+		free(in);
+		return;		/* RFC 8314: TLS first, then the greeting */
+	}
 	while (session_flush(ss, srv) == 0 && smtp_server_state(srv) != SMTP_S_CLOSED) {
 		if ((n = session_read(ss, srv, in, LIM_READ_CHUNK)) == 0) {
 			(void)session_flush(ss, srv);
@@ -268,6 +364,7 @@ session_main(void *arg)
 	struct smtp_env env = {
 		.hostname = ss->conf->hostname, .session_id = ss->id,
 		.client_trusted = ss->trusted, .listener = ss->kind,
+		.tls_offer = ss->kind != LISTEN_SUBMISSIONS && tls_server_ready(),
 		.max_message_size = ss->conf->max_message_size,
 		.max_recipients = ss->conf->max_recipients,
 		.max_errors = ss->conf->max_errors,
@@ -289,6 +386,7 @@ session_main(void *arg)
 	session_loop(ss, srv);
 	session_log_end(ss, srv);
 	smtp_server_free(srv);
+	tls_close(ss->tls);
 	close(ss->fd);
 	conf_unref(ss->conf);
 	free(ss);

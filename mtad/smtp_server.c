@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "b64.h"
 #include "log.h"
 #include "policy.h"
 #include "str.h"
@@ -31,7 +32,10 @@ enum smtp_bad {
 	SMTP_BAD_LONG_LINE,
 	SMTP_BAD_TOO_BIG,
 	SMTP_BAD_LOOP,
+	SMTP_BAD_FROM,		/* From: domain not allowed (policy reply) */
 };
+
+enum smtp_sasl { SASL_PLAIN = 1, SASL_LOGIN };
 
 struct smtp_server {
 	struct smtp_env env;
@@ -51,6 +55,21 @@ struct smtp_server {
 	int prev_crlf;			/* the previous data line ended in CRLF */
 	int in_header;			/* still in the header section */
 	unsigned hops;			/* Received: headers seen */
+	/* TLS and AUTH */
+	int tls_active;
+	char tls_info[128];		/* "TLS1.3 TLS_AES_256_GCM_SHA384" */
+	char tls_cipher[96];
+	int authenticated, any_domain;
+	char auth_user[LIM_AUTH_USER + 1];
+	char *domains;			/* a limited user's domains */
+	enum smtp_sasl sasl;
+	int sasl_step;			/* LOGIN: 0 user, 1 password */
+	char sasl_user[LIM_AUTH_USER + 1];
+	char sasl_pass[LIM_AUTH_PASSWORD + 1];
+	/* a limited user's From: header field, unfolded */
+	struct buf from;
+	int in_from;
+	char from_reply[LIM_REPLY_LINE];
 };
 
 /* ---- replies ---- */
@@ -130,6 +149,16 @@ smtp_log_reject(struct smtp_server *s, const char *cmd, const char *arg,
 	log_end(&l);
 }
 
+/* Who is talking, for policy.c. */
+static struct policy_client
+smtp_pc(const struct smtp_server *s)
+{
+	struct policy_client pc = { s->env.client_trusted, s->authenticated, s->env.listener,
+		s->authenticated ? s->auth_user : NULL, s->any_domain, s->domains };
+
+	return pc;
+}
+
 /* ---- transactions ---- */
 
 static void
@@ -150,6 +179,8 @@ smtp_txn_reset(struct smtp_server *s)
 	t->ret = DSN_RET_UNSPEC;
 	buf_reset(&t->msg, 64 * 1024);
 	t->msg.max = (size_t)s->env.max_message_size + 4096;
+	buf_reset(&s->from, 1024);
+	s->in_from = 0;
 	t->sender = NULL;
 	t->rcpts = NULL;
 	t->nrcpts = t->rcpts_cap = 0;
@@ -206,6 +237,10 @@ smtp_cmd_ehlo(struct smtp_server *s, char *arg, int pending)
 	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtp_reply(s, "250-8BITMIME");
 	smtp_reply(s, "250-DSN");
+	if (s->env.tls_offer && !s->tls_active)
+		smtp_reply(s, "250-STARTTLS");
+	if (s->tls_active && !s->authenticated)
+		smtp_reply(s, "250-AUTH PLAIN LOGIN");	/* RFC 4954 4: only under TLS */
 	smtp_reply(s, "250 SMTPUTF8");
 }
 
@@ -370,7 +405,7 @@ static void
 smtp_cmd_mail(struct smtp_server *s, char *arg, int pending)
 {
 	struct smtp_mail_params mp;
-	struct policy_client pc = { s->env.client_trusted, 0, s->env.listener };
+	struct policy_client pc = smtp_pc(s);
 	struct policy_verdict v;
 	struct addr a;
 	enum addr_err e;
@@ -461,7 +496,7 @@ smtp_rcpt_postmaster(struct smtp_server *s, struct addr *a)
 static void
 smtp_cmd_rcpt(struct smtp_server *s, char *arg, int pending)
 {
-	struct policy_client pc = { s->env.client_trusted, 0, s->env.listener };
+	struct policy_client pc = smtp_pc(s);
 	struct smtp_rcpt_params rp;
 	struct policy_verdict v;
 	struct addr a;
@@ -520,21 +555,36 @@ smtp_date(time_t t, char *out, size_t size)
 	    tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* RFC 5321 4.4 trace header, first line of the stored message. */
+/*
+ * RFC 5321 4.4 trace header, first line of the stored message.  The
+ * protocol is RFC 3848/6531's (ESMTP, ESMTPS, ESMTPA, ESMTPSA, UTF8SMTP..),
+ * the TLS cipher goes in RFC 8314 4.3's "tls" clause with the version in a
+ * comment.
+ */
 static void
 smtp_received(struct smtp_server *s)
 {
 	struct smtp_txn *t = &s->txn;
-	const char *proto = t->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	char date[64];
+	char date[64], proto[16], *sp;
 	int v6 = strchr(s->env.client_addr, ':') != NULL;
 
+	(void)str_fmt(proto, sizeof proto, "%s%s%s",
+	    t->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP",
+	    s->tls_active ? "S" : "", s->authenticated ? "A" : "");
 	smtp_date(t->received_at, date, sizeof date);
 	(void)buf_printf(&t->msg, "Received: from %s ([%s%s])\r\n\tby %s (mtad) with %s id %s",
 	    s->helo, v6 ? "IPv6:" : "", s->env.client_addr, s->env.hostname, proto,
 	    t->queue_id);
 	if (t->nrcpts == 1)
 		(void)buf_printf(&t->msg, "\r\n\tfor <%s>", t->rcpts[0].mailbox);
+	if (s->tls_active) {
+		char version[32];
+
+		(void)str_copy(version, sizeof version, s->tls_info);
+		if ((sp = strchr(version, ' ')) != NULL)
+			*sp = '\0';
+		(void)buf_printf(&t->msg, "\r\n\ttls %s (%s)", s->tls_cipher, version);
+	}
 	(void)buf_printf(&t->msg, "; %s\r\n", date);
 }
 
@@ -596,6 +646,8 @@ smtp_bad_reply(enum smtp_bad why)
 		return "552 5.3.4 Error: message size exceeds fixed limit";
 	case SMTP_BAD_LOOP:
 		return "554 5.4.6 Error: too many Received: headers, mail loop?";
+	case SMTP_BAD_FROM:
+		return "550 5.7.1 From: header not allowed for this user";
 	case SMTP_BAD_NONE:
 		break;
 	}
@@ -606,16 +658,44 @@ smtp_bad_reply(enum smtp_bad why)
 static void
 smtp_data_end(struct smtp_server *s)
 {
+	struct policy_client pc = smtp_pc(s);
+	struct policy_verdict v;
 	const char *reply;
 
+	if (s->bad == SMTP_BAD_NONE && s->authenticated && !s->any_domain) {
+		policy_from_header(&pc, s->from.data && s->from.len ? s->from.data : "", &v);
+		if (v.code != 0) {
+			s->bad = SMTP_BAD_FROM;
+			(void)str_copy(s->from_reply, sizeof s->from_reply, v.reply);
+		}
+	}
 	if (s->bad == SMTP_BAD_NONE) {
 		s->state = SMTP_S_STORE;
 		return;
 	}
-	reply = smtp_bad_reply(s->bad);
+	reply = s->bad == SMTP_BAD_FROM ? s->from_reply : smtp_bad_reply(s->bad);
 	smtp_log_reject(s, "DATA", s->txn.queue_id, reply);
 	smtp_txn_reset(s);
 	smtp_reply(s, "%s", reply);
+}
+
+/* A limited user's From: field, unfolded (continuation lines start with
+ * a blank); past its buffer the message is refused. */
+static void
+smtp_from_capture(struct smtp_server *s, const char *line, size_t text)
+{
+	size_t skip = 0;
+
+	if (str_iprefix(line, "From:"))
+		s->in_from = 1, skip = 5;
+	else if (line[0] != ' ' && line[0] != '\t')
+		s->in_from = 0;
+	if (s->in_from && (buf_append(&s->from, line + skip, text - skip) < 0 ||
+	    buf_append(&s->from, " ", 1) < 0)) {
+		(void)str_copy(s->from_reply, sizeof s->from_reply,
+		    "550 5.7.1 From: header too long to check");
+		smtp_data_bad(s, SMTP_BAD_FROM);
+	}
 }
 
 /*
@@ -649,6 +729,8 @@ smtp_data_line(struct smtp_server *s, const char *line, size_t len, int overflow
 			s->in_header = 0;
 		else if (str_iprefix(line, "Received:") && ++s->hops > LIM_HOPS)
 			smtp_data_bad(s, SMTP_BAD_LOOP);
+		if (text > 0 && s->authenticated && !s->any_domain)
+			smtp_from_capture(s, line, text);
 	}
 	dot = len > 0 && line[0] == '.';
 	t->size += len + 1 - dot;
@@ -681,6 +763,145 @@ smtp_cmd_quit(struct smtp_server *s, char *arg, int pending)
 	s->counts.quit++;
 	smtp_close(s);
 	smtp_reply(s, "221 2.0.0 Bye");
+}
+
+/* ---- STARTTLS (RFC 3207) and AUTH (RFC 4954) ---- */
+
+static int smtp_framing_ok(struct smtp_server *s, const char *line, size_t len,
+    int overflow);
+
+static void
+smtp_cmd_starttls(struct smtp_server *s, char *arg, int pending)
+{
+	(void)arg;
+	(void)pending;
+	s->counts.starttls++;
+	if (s->tls_active) {
+		smtp_reply(s, "554 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (!s->env.tls_offer) {
+		smtp_reply(s, "502 5.5.1 Error: command not implemented");
+		return;
+	}
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	s->state = SMTP_S_TLS;	/* smtp_server_input drops what follows */
+}
+
+static void
+smtp_sasl_end(struct smtp_server *s)
+{
+	explicit_bzero(s->sasl_pass, sizeof s->sasl_pass);
+	s->sasl = 0;
+	s->state = SMTP_S_IDLE;
+}
+
+/* PLAIN (RFC 4616): authzid NUL authcid NUL passwd; an authzid other
+ * than the authcid (acting for someone else) is refused. */
+static int
+smtp_sasl_plain(struct smtp_server *s, const char *raw, size_t n)
+{
+	const char *authcid = memchr(raw, '\0', n), *pass;
+	size_t zlen, clen, plen;
+
+	if (authcid == NULL || (pass = memchr(authcid + 1, '\0', n - (size_t)(authcid + 1 - raw))) == NULL)
+		return -1;
+	zlen = (size_t)(authcid - raw);
+	authcid++;
+	clen = (size_t)(pass - authcid);
+	pass++;
+	plen = n - (size_t)(pass - raw);
+	if (clen == 0 || clen > LIM_AUTH_USER || plen > LIM_AUTH_PASSWORD ||
+	    (zlen > 0 && (zlen != clen || memcmp(raw, authcid, clen) != 0)))
+		return -1;
+	memcpy(s->sasl_user, authcid, clen);
+	s->sasl_user[clen] = '\0';
+	memcpy(s->sasl_pass, pass, plen);
+	s->sasl_pass[plen] = '\0';
+	return 0;
+}
+
+/* One client response (base64, or "*" to give up). */
+static void
+smtp_sasl_response(struct smtp_server *s, const char *text)
+{
+	char raw[LIM_AUTH_USER + LIM_AUTH_PASSWORD + 8];
+	long n = 0;
+
+	if (strcmp(text, "*") == 0) {
+		smtp_sasl_end(s);
+		smtp_reply(s, "501 5.7.0 Authentication cancelled");
+		return;
+	}
+	if (strcmp(text, "=") != 0 && (n = b64_decode(text, strlen(text), raw, sizeof raw)) < 0) {
+		smtp_sasl_end(s);
+		smtp_reply(s, "501 5.5.2 Invalid base64 data");
+		return;
+	}
+	if (s->sasl == SASL_LOGIN && s->sasl_step == 0) {
+		(void)str_copy(s->sasl_user, sizeof s->sasl_user, n > 0 ? raw : "");
+		s->sasl_step = 1;
+		s->state = SMTP_S_SASL;
+		smtp_reply(s, "334 UGFzc3dvcmQ6");	/* "Password:" */
+	} else if (s->sasl == SASL_LOGIN) {
+		(void)str_copy(s->sasl_pass, sizeof s->sasl_pass, n > 0 ? raw : "");
+		s->state = SMTP_S_AUTHCHECK;
+	} else if (smtp_sasl_plain(s, raw, (size_t)n) == 0) {
+		s->state = SMTP_S_AUTHCHECK;
+	} else {
+		smtp_sasl_end(s);
+		s->counts.auth_failed++;
+		smtp_reply(s, "535 5.7.8 Error: authentication failed");
+	}
+	explicit_bzero(raw, sizeof raw);
+}
+
+static void
+smtp_cmd_auth(struct smtp_server *s, char *arg, int pending)
+{
+	char *ir = strchr(arg, ' ');
+
+	(void)pending;
+	s->counts.auth++;
+	if (!s->tls_active) {
+		smtp_reply(s, "538 5.7.11 Encryption required for requested authentication mechanism");
+		return;
+	}
+	if (s->authenticated) {
+		smtp_reply(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (ir != NULL)
+		for (*ir++ = '\0'; *ir == ' '; ir++)
+			;
+	if (strcasecmp(arg, "PLAIN") == 0)
+		s->sasl = SASL_PLAIN;
+	else if (strcasecmp(arg, "LOGIN") == 0)
+		s->sasl = SASL_LOGIN;
+	else {
+		smtp_reply(s, "504 5.5.4 Unrecognized authentication type");
+		return;
+	}
+	s->sasl_step = 0;
+	if (ir != NULL && *ir != '\0') {
+		smtp_sasl_response(s, ir);
+		return;
+	}
+	s->state = SMTP_S_SASL;
+	smtp_reply(s, s->sasl == SASL_PLAIN ? "334 " : "334 VXNlcm5hbWU6");	/* "Username:" */
+}
+
+/* A line while AUTH waits for a response (len with CR, no LF). */
+static void
+smtp_sasl_line(struct smtp_server *s, char *line, size_t len, int overflow)
+{
+	if (!smtp_framing_ok(s, line, len, overflow)) {
+		if (s->state != SMTP_S_CLOSED)
+			smtp_sasl_end(s);
+		return;
+	}
+	line[len - 1] = '\0';
+	smtp_sasl_response(s, line);
 }
 
 /* A web client talking to an SMTP port: not an SMTP error, just goodbye. */
@@ -721,6 +942,8 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "DATA", ST_TXN, 0, smtp_cmd_data, NULL },
 	{ "RSET", ST_ANY, CMD_NOARG, smtp_cmd_rset, NULL },
 	{ "QUIT", ST_ANY, CMD_NOARG, smtp_cmd_quit, NULL },
+	{ "STARTTLS", ST(IDLE), CMD_NOARG, smtp_cmd_starttls, NULL },
+	{ "AUTH", ST(IDLE), CMD_ARG, smtp_cmd_auth, NULL },
 	{ "NOOP", ST_ANY, 0, NULL, "250 2.0.0 Ok" },
 	/* RFC 5321 3.5.3: VRFY may answer 252 without verifying. */
 	{ "VRFY", ST_ANY, CMD_ARG, NULL,
@@ -848,6 +1071,7 @@ smtp_take(struct smtp_server *s, const char *data, size_t len)
 {
 	const char *nl = memchr(data, '\n', len);
 	size_t n = nl ? (size_t)(nl - data) : len;
+	int secret;
 
 	if (s->state == SMTP_S_DATA && nl && s->linelen == 0 && !s->overflow) {
 		smtp_data_line(s, data, n, 0);	/* whole line in the input */
@@ -857,10 +1081,15 @@ smtp_take(struct smtp_server *s, const char *data, size_t len)
 	if (nl == NULL)
 		return len;
 	s->line[s->linelen] = '\0';
+	secret = s->state == SMTP_S_SASL || str_iprefix(s->line, "AUTH ");
 	if (s->state == SMTP_S_DATA)
 		smtp_data_line(s, s->line, s->linelen, s->overflow);
+	else if (s->state == SMTP_S_SASL)
+		smtp_sasl_line(s, s->line, s->linelen, s->overflow);
 	else
 		smtp_command(s, s->line, s->linelen, s->overflow, n + 1 < len);
+	if (secret)
+		explicit_bzero(s->line, sizeof s->line);
 	s->linelen = 0;
 	s->overflow = 0;
 	s->discarded = 0;
@@ -885,10 +1114,21 @@ smtp_server_input(struct smtp_server *s, const char *data, size_t len, size_t *u
 		smtp_close(s);
 		smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed limit");
 	}
+	if (s->state == SMTP_S_TLS) {
+		/* RFC 3207 4.2 (CVE-2011-0411): nothing sent before the
+		 * handshake may count after it. */
+		explicit_bzero(s->line, sizeof s->line);
+		s->linelen = 0;
+		s->overflow = 0;
+		*used = len;
+		return SMTP_ACT_STARTTLS;
+	}
 	if (s->state == SMTP_S_CLOSED)
 		return SMTP_ACT_CLOSE;
 	if (s->state == SMTP_S_STORE)
 		return SMTP_ACT_STORE;
+	if (s->state == SMTP_S_AUTHCHECK)
+		return SMTP_ACT_AUTH;
 	return off < len ? SMTP_ACT_FLUSH : SMTP_ACT_MORE;
 }
 
@@ -903,6 +1143,7 @@ smtp_server_new(const struct smtp_env *env)
 	s->state = SMTP_S_GREET;
 	buf_init(&s->out, LIM_OUT_BUFFER);
 	buf_init(&s->txn.msg, (size_t)env->max_message_size + 4096);
+	buf_init(&s->from, 4096);
 	smtp_reply(s, "220 %s ESMTP mtad", env->hostname);
 	return s;
 }
@@ -916,6 +1157,10 @@ smtp_server_free(struct smtp_server *s)
 	smtp_txn_reset(s);
 	buf_free(&s->txn.msg);
 	buf_free(&s->out);
+	buf_free(&s->from);
+	free(s->domains);
+	explicit_bzero(s->sasl_pass, sizeof s->sasl_pass);
+	explicit_bzero(s->line, sizeof s->line);
 	free(s);
 }
 
@@ -978,4 +1223,69 @@ smtp_server_shutdown(struct smtp_server *s)
 {
 	smtp_close(s);
 	smtp_reply(s, "421 4.3.2 %s Service shutting down, try again later", s->env.hostname);
+}
+
+void
+smtp_server_tls(struct smtp_server *s, const char *version, const char *cipher)
+{
+	s->tls_active = 1;
+	(void)str_fmt(s->tls_info, sizeof s->tls_info, "%s %s", version, cipher);
+	(void)str_copy(s->tls_cipher, sizeof s->tls_cipher, cipher);
+	/* RFC 3207 4.2: forget everything the client said before. */
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	s->state = SMTP_S_GREET;
+	smtp_txn_reset(s);
+	s->linelen = 0;
+	s->overflow = 0;
+}
+
+void
+smtp_server_auth_creds(const struct smtp_server *s, const char **user, const char **password)
+{
+	*user = s->sasl_user;
+	*password = s->sasl_pass;
+}
+
+void
+smtp_server_auth_result(struct smtp_server *s, enum smtp_auth_verdict v, int any_domain,
+    const char *domains)
+{
+	if (s->state != SMTP_S_AUTHCHECK)
+		fatalx("smtp_server_auth_result in state %d", s->state);
+	smtp_sasl_end(s);
+	switch (v) {
+	case SMTP_AUTH_OK:
+		s->authenticated = 1;
+		s->any_domain = any_domain;
+		free(s->domains);
+		s->domains = any_domain ? NULL : xstrdup(domains ? domains : "");
+		(void)str_copy(s->auth_user, sizeof s->auth_user, s->sasl_user);
+		smtp_reply(s, "235 2.7.0 Authentication successful");
+		break;
+	case SMTP_AUTH_FAIL:
+		s->counts.auth_failed++;
+		smtp_reply(s, "535 5.7.8 Error: authentication failed");
+		break;
+	case SMTP_AUTH_TEMPFAIL:
+		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
+		break;
+	case SMTP_AUTH_BLOCKED:
+		smtp_close(s);
+		smtp_reply(s, "421 4.7.0 %s Error: too many failed authentications, "
+		    "try again later", s->env.hostname);
+		break;
+	}
+}
+
+const char *
+smtp_server_auth_user(const struct smtp_server *s)
+{
+	return s->authenticated ? s->auth_user : NULL;
+}
+
+const char *
+smtp_server_tls_info(const struct smtp_server *s)
+{
+	return s->tls_active ? s->tls_info : NULL;
 }

@@ -12,10 +12,16 @@
  *                   of the input (RFC 2920 pipelining) afterwards
  *   SMTP_ACT_FLUSH  the output reached LIM_OUT_HIGHWATER: send it, then
  *                   feed the rest of the input
+ *   SMTP_ACT_STARTTLS  "220" is queued and every byte after STARTTLS was
+ *                   dropped: drop any unread input too, send the output, run
+ *                   the TLS handshake, then smtp_server_tls() (RFC 3207)
+ *   SMTP_ACT_AUTH   AUTH credentials are complete (smtp_server_auth_creds):
+ *                   check them, then smtp_server_auth_result()
  *   SMTP_ACT_CLOSE  send the output, then close the connection
  *
  * RFC 5321 with PIPELINING (2920), SIZE (1870), 8BITMIME (6152), SMTPUTF8
- * (6531) and ENHANCEDSTATUSCODES (2034, codes from 3463).  Framing is strict:
+ * (6531), DSN (3461), STARTTLS (3207), AUTH PLAIN and LOGIN (4954, only
+ * under TLS) and ENHANCEDSTATUSCODES (2034, codes from 3463).  Framing is strict:
  * a bare CR or LF, or a NUL, is refused in commands (500) and makes the whole
  * message refused in DATA (554), so <LF>.<LF>, <CR>.<CR> and <LF>.<CR><LF>
  * never end a message (no SMTP smuggling).  Limits come from limits.h and
@@ -38,11 +44,19 @@ enum smtp_state {
 	SMTP_S_MAIL,	/* MAIL accepted, no recipient yet */
 	SMTP_S_RCPT,	/* at least one recipient */
 	SMTP_S_DATA,	/* reading message data */
+	SMTP_S_SASL,	/* reading AUTH responses */
 	SMTP_S_STORE,	/* message complete, waiting for smtp_server_stored() */
+	SMTP_S_AUTHCHECK, /* waiting for smtp_server_auth_result() */
+	SMTP_S_TLS,	/* waiting for smtp_server_tls() */
 	SMTP_S_CLOSED,	/* no more input is read */
 };
 
-enum smtp_action { SMTP_ACT_MORE, SMTP_ACT_STORE, SMTP_ACT_FLUSH, SMTP_ACT_CLOSE };
+enum smtp_action {
+	SMTP_ACT_MORE, SMTP_ACT_STORE, SMTP_ACT_FLUSH, SMTP_ACT_STARTTLS,
+	SMTP_ACT_AUTH, SMTP_ACT_CLOSE,
+};
+
+enum smtp_auth_verdict { SMTP_AUTH_OK, SMTP_AUTH_FAIL, SMTP_AUTH_TEMPFAIL, SMTP_AUTH_BLOCKED };
 
 struct smtp_rcpt {
 	char *mailbox;		/* as the client wrote it (UTF-8 with SMTPUTF8) */
@@ -76,6 +90,7 @@ struct smtp_env {
 	char client_addr[64];		/* "192.0.2.1", "2001:db8::1" */
 	int client_trusted;		/* in `trusted`: may relay */
 	enum listen_kind listener;
+	int tls_offer;			/* STARTTLS may be offered (a certificate) */
 	unsigned long long max_message_size;
 	unsigned max_recipients;
 	unsigned max_errors;
@@ -88,6 +103,7 @@ struct smtp_env {
 /* Counters for the disconnect log line and stats. */
 struct smtp_counts {
 	unsigned ehlo, helo, mail, rcpt, data, rset, quit, other, errors, accepted;
+	unsigned starttls, auth, auth_failed;
 };
 
 /* A new session; the 220 greeting is already in the output. */
@@ -109,6 +125,22 @@ struct buf *smtp_server_output(struct smtp_server *s);
 enum smtp_state smtp_server_state(const struct smtp_server *s);
 const char *smtp_server_helo(const struct smtp_server *s);
 const struct smtp_counts *smtp_server_counts(const struct smtp_server *s);
+
+/* The TLS handshake succeeded (after STARTTLS, or before the greeting of
+ * an implicit-TLS listener: then call it before any input).  The session
+ * starts over: EHLO again (RFC 3207 4.2). */
+void smtp_server_tls(struct smtp_server *s, const char *version, const char *cipher);
+/* The credentials of SMTP_ACT_AUTH (valid until smtp_server_auth_result). */
+void smtp_server_auth_creds(const struct smtp_server *s, const char **user,
+    const char **password);
+/* The verdict on them; for OK, what the user may send as (any_domain, or
+ * the comma-separated A-label `domains`).  The password is wiped. */
+void smtp_server_auth_result(struct smtp_server *s, enum smtp_auth_verdict v,
+    int any_domain, const char *domains);
+/* The authenticated user, or NULL. */
+const char *smtp_server_auth_user(const struct smtp_server *s);
+/* "TLS1.3 TLS_AES_256_GCM_SHA384", or NULL without TLS. */
+const char *smtp_server_tls_info(const struct smtp_server *s);
 
 /* The driver's reasons to end a session: each queues a 421 and closes. */
 void smtp_server_timeout(struct smtp_server *s);

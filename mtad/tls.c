@@ -77,6 +77,7 @@ struct tls {
 static pthread_mutex_t cred_lock = PTHREAD_MUTEX_INITIALIZER;
 static int global_up;			/* gnutls_global_init done (cred_lock) */
 static struct tls_cred *client_cred;	/* current, for tls_client (cred_lock) */
+static struct tls_cred *server_cred;	/* our certificate, for tls_server */
 
 static void seterr(char *err, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -161,10 +162,10 @@ cred_put(struct tls_cred **slot, struct tls_cred *c)
 		cred_unref(old);
 }
 
-/* Empty credentials with the priority cache, one reference; NULL with a
- * reason on failure. */
+/* Empty credentials with the priority cache (`prio`, or TLS_PRIORITIES
+ * when NULL), one reference; NULL with a reason on failure. */
 static struct tls_cred *
-cred_new(char *err, size_t errsize)
+cred_new_prio(const char *prio, char *err, size_t errsize)
 {
 	struct tls_cred *c = xcalloc(1, sizeof *c);
 	const char *pos = NULL;
@@ -174,7 +175,7 @@ cred_new(char *err, size_t errsize)
 	if ((rc = gnutls_certificate_allocate_credentials(&c->x509)) < 0) {
 		c->x509 = NULL;
 		seterr(err, errsize, "credentials: %s", gnutls_strerror(rc));
-	} else if ((rc = gnutls_priority_init(&c->prio, TLS_PRIORITIES, &pos)) < 0) {
+	} else if ((rc = gnutls_priority_init(&c->prio, prio ? prio : TLS_PRIORITIES, &pos)) < 0) {
 		c->prio = NULL;
 		seterr(err, errsize, "priorities at \"%s\": %s", pos ? pos : "",
 		    gnutls_strerror(rc));
@@ -183,6 +184,12 @@ cred_new(char *err, size_t errsize)
 	}
 	cred_free(c);
 	return NULL;
+}
+
+static struct tls_cred *
+cred_new(char *err, size_t errsize)
+{
+	return cred_new_prio(NULL, err, errsize);
 }
 
 /* gnutls_global_init, once until tls_shutdown.  0 or -1. */
@@ -237,6 +244,7 @@ void
 tls_shutdown(void)
 {
 	cred_put(&client_cred, NULL);
+	cred_put(&server_cred, NULL);
 	pthread_mutex_lock(&cred_lock);
 	if (global_up)
 		gnutls_global_deinit();
@@ -499,6 +507,70 @@ tls_client(int fd, const char *servername, int verify, int timeout_ms, char *err
 		t->verified = verify || peer_verified(t);
 		return t;
 	}
+	seterr(err, errsize, "%s", t->err);
+	session_free(t);
+	return NULL;
+}
+
+/* ---- server side ---- */
+
+/*
+ * Load our certificate chain and key (PEM, the chain in one file) with
+ * the priorities (NULL: the default) for tls_server.  May be called again
+ * (SIGHUP): sessions in flight keep the pair they began with; on failure
+ * the current pair stays.  cert NULL forgets it (no TLS offered).
+ */
+int
+tls_server_load(const char *cert, const char *key, const char *priorities,
+    char *err, size_t errsize)
+{
+	struct tls_cred *c;
+	int rc;
+
+	if (cert == NULL) {
+		cred_put(&server_cred, NULL);
+		return 0;
+	}
+	if (global_init(err, errsize) < 0 ||
+	    (c = cred_new_prio(priorities, err, errsize)) == NULL)
+		return -1;
+	if ((rc = gnutls_certificate_set_x509_key_file(c->x509, cert, key,
+	    GNUTLS_X509_FMT_PEM)) < 0) {
+		seterr(err, errsize, "%s, %s: %s", cert, key, gnutls_strerror(rc));
+		cred_unref(c);
+		return -1;
+	}
+	cred_put(&server_cred, c);
+	return 0;
+}
+
+int
+tls_server_ready(void)
+{
+	int up;
+
+	pthread_mutex_lock(&cred_lock);
+	up = server_cred != NULL;
+	pthread_mutex_unlock(&cred_lock);
+	return up;
+}
+
+/* Handshake as a server on fd (after STARTTLS, or at once for implicit
+ * TLS).  NULL with a reason when it fails or no certificate is loaded. */
+struct tls *
+tls_server(int fd, int timeout_ms, char *err, size_t errsize)
+{
+	struct tls_cred *c = cred_get(&server_cred);
+	struct tls *t;
+
+	if (c == NULL) {
+		seterr(err, errsize, "no certificate loaded");
+		return NULL;
+	}
+	if ((t = session_new(fd, GNUTLS_SERVER, c, timeout_ms, err, errsize)) == NULL)
+		return NULL;
+	if (handshake(t, deadline_in(timeout_ms)) == 0)
+		return t;
 	seterr(err, errsize, "%s", t->err);
 	session_free(t);
 	return NULL;

@@ -6,8 +6,9 @@
  * socket within a time limit.  With verify, the peer's chain must lead to
  * a trusted CA (tls_ca file, or the system store) and its certificate must
  * match `servername`; otherwise the handshake succeeds without checking.
- * Server side (intake STARTTLS/implicit TLS) comes with the TLS issue and
- * will use the same struct tls and I/O calls.
+ * Server side (intake STARTTLS and implicit TLS): tls_server_load() sets
+ * our certificate (reloadable without disturbing sessions in flight),
+ * tls_server() runs the handshake; the I/O calls are the same.
  *
  * All I/O is blocking with a timeout in milliseconds; on error or timeout
  * the calls return -1 with a reason available from tls_error().
@@ -36,6 +37,16 @@ void tls_shutdown(void);
  * timeout", ...).  `servername` is sent as SNI and, with verify, checked. */
 struct tls *tls_client(int fd, const char *servername, int verify, int timeout_ms,
     char *err, size_t errsize);
+
+/* Server side: load (or reload, SIGHUP-safe) our certificate chain and
+ * key with a GnuTLS priority string (NULL: TLS 1.2+ defaults); cert NULL
+ * forgets them.  0, or -1 with err (the loaded pair stays). */
+int tls_server_load(const char *cert, const char *key, const char *priorities,
+    char *err, size_t errsize);
+/* Is a certificate loaded (may STARTTLS be offered)? */
+int tls_server_ready(void);
+/* Handshake as a server on `fd`.  NULL on failure, reason in err. */
+struct tls *tls_server(int fd, int timeout_ms, char *err, size_t errsize);
 
 /* Read up to n bytes: >0 bytes, 0 on a clean close, -1 on error/timeout. */
 ssize_t tls_read(struct tls *t, void *buf, size_t n, int timeout_ms);

@@ -45,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct fuzz_ctx {
 	unsigned ids;
 	unsigned stores;
+	unsigned auths;
 };
 
 static void
@@ -153,6 +154,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    size > 0 && (data[0] & 1) ? "2001:db8::1" : "192.0.2.1");
 	env.client_trusted = size > 1 ? !(data[1] & 1) : 1;
 	env.listener = size > 1 && (data[1] & 2) ? LISTEN_SUBMISSION : LISTEN_SMTP;
+	env.tls_offer = size > 1 && (data[1] & 4);
 	env.max_message_size = 65536;
 	env.max_recipients = 100;
 	env.max_errors = 1000000;
@@ -179,6 +181,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FUZZ_ASSERT(pos == len);
 				FUZZ_ASSERT(smtp_server_state(s) < SMTP_S_STORE);
 				FUZZ_ASSERT(smtp_server_txn(s) == NULL);
+			} else if (a == SMTP_ACT_STARTTLS) {
+				/* everything after STARTTLS was dropped */
+				FUZZ_ASSERT(pos == len && env.tls_offer);
+				smtp_server_tls(s, "TLS1.3", "TLS_AES_128_GCM_SHA256");
+				FUZZ_ASSERT(smtp_server_state(s) == SMTP_S_GREET);
+			} else if (a == SMTP_ACT_AUTH) {
+				const char *u, *p;
+
+				FUZZ_ASSERT(smtp_server_tls_info(s) != NULL);
+				smtp_server_auth_creds(s, &u, &p);
+				FUZZ_ASSERT(strlen(u) <= LIM_AUTH_USER && strlen(p) <= LIM_AUTH_PASSWORD);
+				smtp_server_auth_result(s, (enum smtp_auth_verdict)(f.auths++ % 4),
+				    f.auths % 2, "example.org");
 			} else if (a == SMTP_ACT_FLUSH) {
 				FUZZ_ASSERT(smtp_server_output(s)->len >= LIM_OUT_HIGHWATER);
 				FUZZ_ASSERT(smtp_server_state(s) < SMTP_S_STORE);

@@ -25,10 +25,21 @@ def write(path, text):
     return str(path)
 
 
+CERTS_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit", "certs.sh")
+
+
+def make_certs(dirpath):
+    """A real certificate and key (tests/unit/certs.sh, certtool): mtad -n
+    and start-up load them."""
+    subprocess.run(["sh", CERTS_SH, str(dirpath)], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return str(dirpath / "server.crt"), str(dirpath / "server.key")
+
+
 # ---------------------------------------------------------------- mtad -n
 
 def test_check_good_config(tmp_path):
-    key = write(tmp_path / "key.pem", "not parsed by -n\n")
+    cert, key = make_certs(tmp_path / "certs")
     conf = write(tmp_path / "good.conf",
                  "# a comment\n"
                  "hostname mx.example.org\n"
@@ -36,7 +47,7 @@ def test_check_good_config(tmp_path):
                  "listen 127.0.0.1:2525 smtp   # trailing comment\n"
                  "listen [::1]:2525 smtp\n"
                  "trusted 127.0.0.0/8 ::1 192.0.2.0/24\n"
-                 f"tls_cert {key}\n"
+                 f"tls_cert {cert}\n"
                  f"tls_key {key}\n"
                  "max_message_size 10M\n"
                  "max_recipients 100\n"
@@ -264,9 +275,8 @@ def test_sighup_listener_that_cannot_bind_changes_nothing(mtad, connect):
 def test_failed_reload_does_not_change_listener_kind(make_mtad, connect, tmp_path):
     """A refused reload changes nothing, not even the kind of a kept listener
     (regression: listen_bind_new() switched it before a later bind failed)."""
-    dummy = tmp_path / "dummy.pem"
-    dummy.write_text("not used by this version\n")
-    tls = f"tls_cert {dummy}\ntls_key {dummy}"
+    cert, key = make_certs(tmp_path / "certs")
+    tls = f"tls_cert {cert}\ntls_key {key}"
     m = make_mtad(extra=tls)
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))

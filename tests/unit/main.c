@@ -9,6 +9,7 @@
 #include "test.h"
 
 extern const struct test addr_tests[];
+extern const struct test auth_tests[];
 extern const struct test buf_tests[];
 extern const struct test conf_tests[];
 extern const struct test dsn_tests[];
@@ -25,6 +26,7 @@ static const struct {
 	const struct test *tests;
 } suites[] = {
 	{ "addr", addr_tests },
+	{ "auth", auth_tests },
 	{ "buf", buf_tests },
 	{ "conf", conf_tests },
 	{ "dsn", dsn_tests },

@@ -186,7 +186,8 @@ test_mail(void)
 
 	CHECK_INT(addr_parse_mailbox("a@sender.example", &sender), ADDR_OK);
 	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		struct policy_client pc = { rows[i].trusted, rows[i].authenticated, rows[i].listener };
+		struct policy_client pc = { .trusted = rows[i].trusted,
+		    .authenticated = rows[i].authenticated, .listener = rows[i].listener, .any_domain = 1 };
 		struct policy_verdict v;
 
 		v.code = -1;
@@ -223,8 +224,9 @@ test_rcpt(void)
 
 		CHECK_INT(addr_parse_mailbox(rcpts[r], &rcpt), ADDR_OK);
 		for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-			struct policy_client pc = { rows[i].trusted, rows[i].authenticated,
-			    rows[i].listener };
+			struct policy_client pc = { .trusted = rows[i].trusted,
+			    .authenticated = rows[i].authenticated, .listener = rows[i].listener,
+			    .any_domain = 1 };
 			struct policy_verdict v;
 
 			v.code = -1;
@@ -260,7 +262,7 @@ test_peer_to_verdict(void)
 	CHECK_INT(addr_parse_mailbox("x@y.example", &rcpt), ADDR_OK);
 	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		struct sockaddr_storage ss;
-		struct policy_client pc = { 0, 0, LISTEN_SMTP };
+		struct policy_client pc = { .listener = LISTEN_SMTP, .any_domain = 1 };
 		struct policy_verdict v;
 
 		peer(rows[i].peer, &ss);
@@ -273,7 +275,51 @@ test_peer_to_verdict(void)
 	conf_unref(c);
 }
 
+/* A user limited to sender domains: MAIL FROM and the From: header. */
+static void
+test_user_domains(void)
+{
+	static const struct {
+		const char *from;	/* From: header value */
+		int code;
+	} rows[] = {
+		{ " Alice <alice@example.org>", 0 },
+		{ " alice@EXAMPLE.ORG", 0 },
+		{ " \"A\" <a@example.org>, b@sub.example.com", 0 },
+		{ " <a@other.example>", 550 },
+		{ " a@example.org, b@other.example", 550 },
+		{ " \"evil@example.org\" <me@other.example>", 550 },
+		{ " undisclosed", 550 },
+		{ " =?utf-8?q?x?= <a@b\xc3\xbc" "cher.example>", 0 },
+	};
+	struct policy_client pc = { .authenticated = 1, .listener = LISTEN_SUBMISSION,
+		.user = "alice", .domains = "example.org,sub.example.com,xn--bcher-kva.example" };
+	struct policy_verdict v;
+	struct addr a;
+	size_t i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		policy_from_header(&pc, rows[i].from, &v);
+		if (v.code != rows[i].code)
+			test_fail(__FILE__, __LINE__, "From:%s: code %d, want %d (%s)", rows[i].from,
+			    v.code, rows[i].code, v.reply);
+	}
+	CHECK_INT(addr_parse_mailbox("x@sub.example.com", &a), ADDR_OK);
+	policy_mail(&pc, &a, &v);
+	CHECK_INT(v.code, 0);
+	CHECK_INT(addr_parse_mailbox("x@example.net", &a), ADDR_OK);
+	policy_mail(&pc, &a, &v);
+	CHECK_INT(v.code, 550);
+	CHECK_STR(v.reply, "550 5.7.1 <x@example.net>: sender address not allowed for this user");
+	pc.any_domain = 1;
+	policy_mail(&pc, &a, &v);
+	CHECK_INT(v.code, 0);
+	policy_from_header(&pc, " nobody", &v);
+	CHECK_INT(v.code, 0);
+}
+
 const struct test policy_tests[] = {
+	{ "user_domains", test_user_domains },
 	{ "trusted", test_trusted },
 	{ "trusted_other_family", test_trusted_other_family },
 	{ "mail", test_mail },

@@ -37,8 +37,13 @@ struct conv {
 	char rcpt0[400], domain0[300];
 	int smtputf8;
 	enum smtp_body body;
-	int keep_dsn;
 	enum dsn_ret ret;
+	/* STARTTLS and AUTH, as the driver would */
+	int tls_events, auth_events;
+	enum smtp_auth_verdict verdict;
+	int auth_any;
+	const char *auth_domains;
+	char auth_user[300], auth_pass[600];
 	char envid[128], orcpt0[600];
 	int notify0;
 	char msg[8192];
@@ -76,6 +81,7 @@ conv_init(struct conv *c)
 	c->env.new_queue_id = conv_id;
 	c->env.now = conv_now;
 	c->store_ok = 1;
+	c->auth_any = 1;
 	buf_init(&c->out, 1 << 20);
 }
 
@@ -114,6 +120,27 @@ conv_record(struct conv *c)
 	smtp_server_stored(c->s, c->store_ok);
 }
 
+/* STARTTLS: the handshake "succeeds" at once. */
+static void
+conv_starttls(struct conv *c)
+{
+	c->tls_events++;
+	smtp_server_tls(c->s, "TLS1.3", "TLS_AES_256_GCM_SHA384");
+}
+
+/* AUTH: note the credentials, give the verdict the test chose. */
+static void
+conv_auth(struct conv *c)
+{
+	const char *u, *p;
+
+	c->auth_events++;
+	smtp_server_auth_creds(c->s, &u, &p);
+	snprintf(c->auth_user, sizeof c->auth_user, "%s", u);
+	snprintf(c->auth_pass, sizeof c->auth_pass, "%s", p);
+	smtp_server_auth_result(c->s, c->verdict, c->auth_any, c->auth_domains);
+}
+
 /* The driver sends what the engine queued. */
 static void
 conv_send(struct conv *c)
@@ -139,11 +166,17 @@ conv_feed(struct conv *c, const char *data, size_t len)
 			conv_record(c);
 		else if (a == SMTP_ACT_FLUSH)
 			conv_send(c);
+		else if (a == SMTP_ACT_STARTTLS)
+			conv_starttls(c);
+		else if (a == SMTP_ACT_AUTH)
+			conv_auth(c);
 		else if (a == SMTP_ACT_CLOSE)
 			c->closed = 1;
 		else
 			CHECK(off == len);
 	}
+	if (smtp_server_state(c->s) == SMTP_S_CLOSED)
+		c->closed = 1;	/* as the driver's loop sees it */
 	conv_send(c);
 }
 
@@ -233,7 +266,8 @@ test_state_matrix(void)
 		{ "VRFY x\r\n", { "252", "252", "252", "252" } },
 		{ "EXPN x\r\n", { "502", "502", "502", "502" } },
 		{ "HELP\r\n", { "214", "214", "214", "214" } },
-		{ "STARTTLS\r\n", { "500", "500", "500", "500" } },
+		{ "STARTTLS\r\n", { "503", "502", "503", "503" } },
+		{ "AUTH PLAIN\r\n", { "503", "538", "503", "503" } },
 		{ "BDAT 10\r\n", { "500", "500", "500", "500" } },
 		{ "FOO\r\n", { "500", "500", "500", "500" } },
 		{ "\r\n", { "500", "500", "500", "500" } },
@@ -674,7 +708,6 @@ test_dsn_params(void)
 	    GREETING EHLO_OK "501 5.5.4 Bad ENVID= value\r\n", 0, 0);
 	conv_init(&c);
 	conv_start(&c);
-	c.keep_dsn = 1;
 	conv_feed_client(&c, in, sizeof in - 1);
 	CHECK_INT(c.stored, 1);
 	CHECK_INT(c.ret, DSN_RET_HDRS);
@@ -772,6 +805,173 @@ test_driver_events(void)
 	    GREETING "221 2.7.0 Error: this is an SMTP server, not HTTP\r\n", 0, 1);
 }
 
+/* ---- STARTTLS and AUTH ---- */
+
+#define EHLO_TLS_OFFER "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 2000\r\n" \
+	"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-STARTTLS\r\n250 SMTPUTF8\r\n"
+#define EHLO_AUTH "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 2000\r\n" \
+	"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-AUTH PLAIN LOGIN\r\n" \
+	"250 SMTPUTF8\r\n"
+#define TLS_UP_OK GREETING EHLO_TLS_OFFER "220 2.0.0 Ready to start TLS\r\n" EHLO_AUTH
+/* base64 of "\0alice\0secret" and of "alice", "secret" */
+#define PLAIN_ALICE "AGFsaWNlAHNlY3JldA=="
+#define B64_ALICE "YWxpY2U="
+#define B64_SECRET "c2VjcmV0"
+
+/* Chunks as a client sends them, with TLS on offer; the driver's side is
+ * conv_starttls/conv_auth (verdict chosen by the test). */
+static void
+tls_conv(struct conv *c, enum listen_kind kind, enum smtp_auth_verdict v,
+    const char *domains, const char *const *chunks)
+{
+	conv_init(c);
+	c->env.tls_offer = 1;
+	c->env.listener = kind;
+	c->verdict = v;
+	c->auth_any = domains == NULL;
+	c->auth_domains = domains;
+	conv_start(c);
+	for (; *chunks && !c->closed; chunks++)
+		conv_feed(c, *chunks, strlen(*chunks));
+}
+
+static void
+test_starttls(void)
+{
+	/* RSET pipelined behind STARTTLS is dropped, never answered; the
+	 * session starts over: EHLO again, now with AUTH, without STARTTLS. */
+	static const char *const in[] = { EHLO, "STARTTLS\r\nRSET\r\n", EHLO, NULL };
+	static const char *const txn[] = { EHLO, "STARTTLS\r\n", EHLO, MAIL, RCPT,
+		"DATA\r\n", ".\r\n", NULL };
+	struct conv c;
+
+	tls_conv(&c, LISTEN_SMTP, SMTP_AUTH_OK, NULL, in);
+	CHECK_STR(c.out.data, TLS_UP_OK);
+	CHECK_INT(c.tls_events, 1);
+	CHECK_STR(smtp_server_tls_info(c.s), "TLS1.3 TLS_AES_256_GCM_SHA384");
+	conv_free(&c);
+	tls_conv(&c, LISTEN_SMTP, SMTP_AUTH_OK, NULL, txn);
+	CHECK(strstr(c.msg, " with ESMTPS id ") != NULL);
+	CHECK(strstr(c.msg, "\r\n\ttls TLS_AES_256_GCM_SHA384 (TLS1.3); ") != NULL);
+	conv_free(&c);
+	EXPECT(EHLO "STARTTLS\r\n", GREETING EHLO_OK
+	    "502 5.5.1 Error: command not implemented\r\n", 0, 0);
+	EXPECT(EHLO MAIL "STARTTLS\r\n", GREETING EHLO_OK "250 2.1.0 Ok\r\n"
+	    "503 5.5.1 Error: bad sequence of commands\r\n", 0, 0);
+	EXPECT("STARTTLS\r\n", GREETING "503 5.5.1 Error: send HELO/EHLO first\r\n", 0, 0);
+	EXPECT(EHLO "STARTTLS now\r\n", GREETING EHLO_OK
+	    "501 5.5.4 Syntax: STARTTLS takes no argument\r\n", 0, 0);
+}
+
+static void
+test_auth_mechanisms(void)
+{
+	static const char *const plain_ir[] = { EHLO, "STARTTLS\r\n", EHLO,
+		"AUTH PLAIN " PLAIN_ALICE "\r\n", NULL };
+	static const char *const plain[] = { EHLO, "STARTTLS\r\n", EHLO, "AUTH PLAIN\r\n",
+		PLAIN_ALICE "\r\n", NULL };
+	static const char *const login[] = { EHLO, "STARTTLS\r\n", EHLO, "AUTH LOGIN\r\n",
+		B64_ALICE "\r\n", B64_SECRET "\r\n", NULL };
+	const char *const *ins[] = { plain_ir, plain, login };
+	static const char *want[] = { "", "334 \r\n", "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n" };
+	char exp[1024];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		struct conv c;
+
+		tls_conv(&c, LISTEN_SUBMISSION, SMTP_AUTH_OK, NULL, ins[i]);
+		snprintf(exp, sizeof exp, TLS_UP_OK "%s235 2.7.0 Authentication successful\r\n",
+		    want[i]);
+		CHECK_STR(c.out.data, exp);
+		CHECK_INT(c.auth_events, 1);
+		CHECK_STR(c.auth_user, "alice");
+		CHECK_STR(c.auth_pass, "secret");
+		CHECK_STR(smtp_server_auth_user(c.s), "alice");
+		conv_free(&c);
+	}
+}
+
+static void
+test_auth_refusals(void)
+{
+	static const struct {
+		const char *line;	/* after STARTTLS and EHLO */
+		enum smtp_auth_verdict v;
+		const char *reply;
+		int closed;
+	} rows[] = {
+		{ "AUTH PLAIN " PLAIN_ALICE "\r\n", SMTP_AUTH_FAIL,
+		    "535 5.7.8 Error: authentication failed\r\n", 0 },
+		{ "AUTH PLAIN " PLAIN_ALICE "\r\n", SMTP_AUTH_TEMPFAIL,
+		    "454 4.7.0 Temporary authentication failure\r\n", 0 },
+		{ "AUTH PLAIN " PLAIN_ALICE "\r\n", SMTP_AUTH_BLOCKED, "421 4.7.0 mx.test Error: "
+		    "too many failed authentications, try again later\r\n", 1 },
+		{ "AUTH PLAIN !!notbase64\r\n", SMTP_AUTH_OK, "501 5.5.2 Invalid base64 data\r\n", 0 },
+		/* authzid "bob" acting as alice: refused */
+		{ "AUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n", SMTP_AUTH_OK,
+		    "535 5.7.8 Error: authentication failed\r\n", 0 },
+		{ "AUTH LOGIN\r\n*\r\n", SMTP_AUTH_OK,
+		    "334 VXNlcm5hbWU6\r\n501 5.7.0 Authentication cancelled\r\n", 0 },
+		{ "AUTH CRAM-MD5\r\n", SMTP_AUTH_OK, "504 5.5.4 Unrecognized authentication type\r\n", 0 },
+	};
+	char exp[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const char *in[] = { EHLO, "STARTTLS\r\n", EHLO, rows[i].line, NULL };
+		struct conv c;
+
+		tls_conv(&c, LISTEN_SUBMISSION, rows[i].v, NULL, in);
+		snprintf(exp, sizeof exp, TLS_UP_OK "%s", rows[i].reply);
+		CHECK_STR(c.out.data, exp);
+		CHECK_INT(c.closed, rows[i].closed);
+		CHECK(smtp_server_auth_user(c.s) == NULL);
+		conv_free(&c);
+	}
+	/* before TLS: never */
+	{
+		static const char *const in[] = { EHLO, "AUTH PLAIN " PLAIN_ALICE "\r\n", NULL };
+		struct conv c;
+
+		tls_conv(&c, LISTEN_SUBMISSION, SMTP_AUTH_OK, NULL, in);
+		CHECK_STR(c.out.data, GREETING EHLO_TLS_OFFER "538 5.7.11 Encryption required "
+		    "for requested authentication mechanism\r\n");
+		CHECK_INT(c.auth_events, 0);
+		conv_free(&c);
+	}
+}
+
+static void
+test_auth_policy(void)
+{
+	static const char *const bad_from[] = { EHLO, "STARTTLS\r\n", EHLO,
+		"AUTH PLAIN " PLAIN_ALICE "\r\n", "MAIL FROM:<a@b\xc3\xbc" "cher.example> SMTPUTF8\r\n",
+		RCPT, "DATA\r\n", "From: Alice <a@other.example>\r\n\r\nx\r\n.\r\n", NULL };
+	static const char *const good[] = { EHLO, "STARTTLS\r\n", EHLO,
+		"AUTH PLAIN " PLAIN_ALICE "\r\n", "MAIL FROM:<a@b\xc3\xbc" "cher.example> SMTPUTF8\r\n",
+		RCPT, "DATA\r\n", "From: Alice\r\n <a@xn--bcher-kva.example>\r\n\r\nx\r\n.\r\n", NULL };
+	static const char *const bad_mail[] = { EHLO, "STARTTLS\r\n", EHLO,
+		"AUTH PLAIN " PLAIN_ALICE "\r\n", "MAIL FROM:<a@other.example>\r\n", NULL };
+	static const char *const noauth[] = { EHLO, "STARTTLS\r\n", EHLO, MAIL, NULL };
+	struct conv c;
+
+	tls_conv(&c, LISTEN_SUBMISSION, SMTP_AUTH_OK, "xn--bcher-kva.example", bad_from);
+	CHECK(strstr(c.out.data, "550 5.7.1 From: header domain other.example not allowed") != NULL);
+	CHECK_INT(c.stored, 0);
+	conv_free(&c);
+	tls_conv(&c, LISTEN_SUBMISSION, SMTP_AUTH_OK, "xn--bcher-kva.example", good);
+	CHECK_INT(c.stored, 1);
+	CHECK(strstr(c.msg, " with UTF8SMTPSA id ") != NULL);
+	conv_free(&c);
+	tls_conv(&c, LISTEN_SUBMISSION, SMTP_AUTH_OK, "example.org", bad_mail);
+	CHECK(strstr(c.out.data, "550 5.7.1 <a@other.example>: sender address not allowed") != NULL);
+	conv_free(&c);
+	tls_conv(&c, LISTEN_SUBMISSION, SMTP_AUTH_OK, NULL, noauth);
+	CHECK(strstr(c.out.data, "530 5.7.0 Authentication required") != NULL);
+	conv_free(&c);
+}
+
 const struct test smtp_server_tests[] = {
 	{ "state_matrix", test_state_matrix },
 	{ "transaction", test_transaction },
@@ -796,5 +996,9 @@ const struct test smtp_server_tests[] = {
 	{ "postmaster", test_postmaster },
 	{ "relay_policy", test_relay_policy },
 	{ "driver_events", test_driver_events },
+	{ "starttls", test_starttls },
+	{ "auth_mechanisms", test_auth_mechanisms },
+	{ "auth_refusals", test_auth_refusals },
+	{ "auth_policy", test_auth_policy },
 	{ NULL, NULL },
 };
