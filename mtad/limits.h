@@ -11,7 +11,9 @@
 /*
  * MAIL and RCPT may carry ESMTP parameters, which extend the line
  * (RFC 5321 4.5.3.1.4 "SMTP extensions may be used to increase this limit";
- * RFC 1870 +26, RFC 6152 +16, RFC 6531 +10, RFC 3461 +1000 for ORCPT/ENVID).
+ * RFC 1870 +26, RFC 6152 +16, RFC 6531 +10, RFC 3461 +1000 for ORCPT/ENVID),
+ * and AUTH an initial response (RFC 4954 4: PLAIN of the longest user and
+ * password fits).
  */
 #define LIM_CMD_LINE_PARAMS (LIM_CMD_LINE + 1052)
 /* RFC 5321 4.5.3.1.6: a text line of DATA, CRLF included. */
@@ -107,7 +109,8 @@
 /* SMTP AUTH (RFC 4954): a user name, a password, a crypt(3) hash, the
  * sender domains a user may be limited to. */
 #define LIM_AUTH_USER 255
-#define LIM_AUTH_PASSWORD 512
+/* libxcrypt's CRYPT_MAX_PASSPHRASE_SIZE (512) counts the final NUL. */
+#define LIM_AUTH_PASSWORD 511
 #define LIM_AUTH_HASH 256
 #define LIM_AUTH_DOMAINS 4096
 /* Failed AUTH per client address: this many within the window, and the

@@ -110,34 +110,63 @@ main_tls_server(const struct conf *c, char *err, size_t errsize)
 	return -1;
 }
 
+/* Load the TLS credentials c asks for, without using them yet.  0, or
+ * -1 with err (nothing loaded). */
+static int
+main_tls_load(const struct conf *c, struct tls_cred **trust, struct tls_cred **cert,
+    char *err, size_t errsize)
+{
+	char why[400];
+
+	*cert = NULL;
+	if ((*trust = tls_trust_load(c->tls_ca.path, err, errsize)) == NULL)
+		return -1;
+	if (c->tls_cert.path == NULL ||
+	    (*cert = tls_cert_load(c->tls_cert.path, c->tls_key.path, c->tls_priorities,
+	    why, sizeof why)) != NULL)
+		return 0;
+	(void)str_fmt(err, errsize, "%s:%d: tls_cert: %s", c->path, c->tls_cert.line, why);
+	tls_cred_drop(*trust);
+	*trust = NULL;
+	return -1;
+}
+
+/*
+ * SIGHUP: all or nothing.  Everything that can fail (parsing, TLS files,
+ * binding new listeners) happens before anything changes; then the new
+ * credentials, listeners and configuration are used together.
+ */
 static void
 main_reload(const char *path)
 {
 	struct conf *old = conf_current(), *c = main_load(path, 1);
+	struct tls_cred *trust = NULL, *cert = NULL;
 	char err[512];
+	const char *why = NULL;
 
-	if (c == NULL) {
-		log_msg("mtad", "reload_failed", "%s has errors; keeping the running configuration",
-		    path);
-	} else if (strcmp(c->state_dir, old->state_dir) != 0) {
-		log_msg("mtad", "reload_failed", "state_dir cannot change without a restart; "
-		    "keeping the running configuration");
+	if (c == NULL)
+		why = "the file has errors";
+	else if (strcmp(c->state_dir, old->state_dir) != 0)
+		why = "state_dir cannot change without a restart";
+	else if (main_tls_load(c, &trust, &cert, err, sizeof err) < 0 ||
+	    listen_apply(c, err, sizeof err) < 0)
+		why = err;
+	if (why != NULL) {
+		log_msg("mtad", "reload_failed", "%s; keeping the running configuration", why);
+		tls_cred_drop(trust);
+		tls_cred_drop(cert);
 		conf_unref(c);
-	} else if (tls_init(c->tls_ca.path, err, sizeof err) < 0 ||
-	    main_tls_server(c, err, sizeof err) < 0) {
-		log_msg("mtad", "reload_failed", "%s; keeping the running configuration", err);
-		conf_unref(c);
-	} else if (listen_apply(c, err, sizeof err) < 0) {
-		log_msg("mtad", "reload_failed", "%s; keeping the running configuration", err);
-		conf_unref(c);
-	} else {
-		if (c->workers != old->workers || strcmp(c->resolver, old->resolver) != 0)
-			log_msg("mtad", "reload_partial", "workers and resolver change only "
-			    "with a restart");
-		conf_set_current(c);
-		sched_wake();
-		log_msg("mtad", "reloaded", "%s: %d listeners", path, listen_count());
+		conf_unref(old);
+		return;
 	}
+	if (c->workers != old->workers || strcmp(c->resolver, old->resolver) != 0)
+		log_msg("mtad", "reload_partial", "workers and resolver change only "
+		    "with a restart");
+	tls_trust_use(trust);
+	tls_cert_use(cert);
+	conf_set_current(c);
+	sched_wake();
+	log_msg("mtad", "reloaded", "%s: %d listeners", path, listen_count());
 	conf_unref(old);
 }
 

@@ -724,15 +724,16 @@ smtp_data_line(struct smtp_server *s, const char *line, size_t len, int overflow
 	if (memchr(line, '\0', len) != NULL)
 		smtp_data_bad(s, SMTP_BAD_NUL);
 	s->prev_crlf = crlf;
+	/* Header checks see the line as it will be stored: unstuffed. */
+	dot = len > 0 && line[0] == '.';
 	if (s->in_header) {
 		if (text == 0)
 			s->in_header = 0;
-		else if (str_iprefix(line, "Received:") && ++s->hops > LIM_HOPS)
+		else if (str_iprefix(line + dot, "Received:") && ++s->hops > LIM_HOPS)
 			smtp_data_bad(s, SMTP_BAD_LOOP);
-		if (text > 0 && s->authenticated && !s->any_domain)
-			smtp_from_capture(s, line, text);
+		if (text > dot && s->authenticated && !s->any_domain)
+			smtp_from_capture(s, line + dot, text - dot);
 	}
-	dot = len > 0 && line[0] == '.';
 	t->size += len + 1 - dot;
 	if (t->size > s->env.max_message_size)
 		smtp_data_bad(s, SMTP_BAD_TOO_BIG);
@@ -943,7 +944,8 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "RSET", ST_ANY, CMD_NOARG, smtp_cmd_rset, NULL },
 	{ "QUIT", ST_ANY, CMD_NOARG, smtp_cmd_quit, NULL },
 	{ "STARTTLS", ST(IDLE), CMD_NOARG, smtp_cmd_starttls, NULL },
-	{ "AUTH", ST(IDLE), CMD_ARG, smtp_cmd_auth, NULL },
+	/* RFC 4954 4: an initial response may make the line long. */
+	{ "AUTH", ST(IDLE), CMD_ARG | CMD_PARAMS, smtp_cmd_auth, NULL },
 	{ "NOOP", ST_ANY, 0, NULL, "250 2.0.0 Ok" },
 	/* RFC 5321 3.5.3: VRFY may answer 252 without verifying. */
 	{ "VRFY", ST_ANY, CMD_ARG, NULL,

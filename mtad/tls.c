@@ -210,19 +210,18 @@ global_init(char *err, size_t errsize)
 }
 
 /*
- * Load the trust anchors and make them current for new tls_client calls.
- * May be called again (configuration reload): sessions already running
- * keep the anchors they started with; on failure the current ones stay.
+ * Trust anchors for tls_client: the PEM file `cafile`, or the system store
+ * when NULL.  Loaded, not yet used (tls_trust_use); NULL with a reason.
  * An empty store or file is an error: nothing could ever verify.
  */
-int
-tls_init(const char *cafile, char *err, size_t errsize)
+struct tls_cred *
+tls_trust_load(const char *cafile, char *err, size_t errsize)
 {
 	struct tls_cred *c;
 	int rc;
 
 	if (global_init(err, errsize) < 0 || (c = cred_new(err, errsize)) == NULL)
-		return -1;
+		return NULL;
 	if (cafile != NULL)
 		rc = gnutls_certificate_set_x509_trust_file(c->x509, cafile,
 		    GNUTLS_X509_FMT_PEM);
@@ -232,9 +231,34 @@ tls_init(const char *cafile, char *err, size_t errsize)
 		seterr(err, errsize, "%s: %s", cafile ? cafile : "system trust store",
 		    rc < 0 ? gnutls_strerror(rc) : "no CA certificate found");
 		cred_unref(c);
-		return -1;
+		return NULL;
 	}
+	return c;
+}
+
+/* Make loaded anchors current for new tls_client calls (sessions already
+ * running keep theirs); takes over the reference. */
+void
+tls_trust_use(struct tls_cred *c)
+{
 	cred_put(&client_cred, c);
+}
+
+void
+tls_cred_drop(struct tls_cred *c)
+{
+	if (c != NULL)
+		cred_unref(c);
+}
+
+int
+tls_init(const char *cafile, char *err, size_t errsize)
+{
+	struct tls_cred *c = tls_trust_load(cafile, err, errsize);
+
+	if (c == NULL)
+		return -1;
+	tls_trust_use(c);
 	return 0;
 }
 
@@ -515,32 +539,46 @@ tls_client(int fd, const char *servername, int verify, int timeout_ms, char *err
 /* ---- server side ---- */
 
 /*
- * Load our certificate chain and key (PEM, the chain in one file) with
- * the priorities (NULL: the default) for tls_server.  May be called again
- * (SIGHUP): sessions in flight keep the pair they began with; on failure
- * the current pair stays.  cert NULL forgets it (no TLS offered).
+ * Our certificate chain and key (PEM, the chain in one file) with the
+ * priorities (NULL: the default), for tls_server.  Loaded, not yet used
+ * (tls_cert_use); NULL with a reason.
  */
-int
-tls_server_load(const char *cert, const char *key, const char *priorities,
+struct tls_cred *
+tls_cert_load(const char *cert, const char *key, const char *priorities,
     char *err, size_t errsize)
 {
 	struct tls_cred *c;
 	int rc;
 
-	if (cert == NULL) {
-		cred_put(&server_cred, NULL);
-		return 0;
-	}
 	if (global_init(err, errsize) < 0 ||
 	    (c = cred_new_prio(priorities, err, errsize)) == NULL)
-		return -1;
+		return NULL;
 	if ((rc = gnutls_certificate_set_x509_key_file(c->x509, cert, key,
 	    GNUTLS_X509_FMT_PEM)) < 0) {
 		seterr(err, errsize, "%s, %s: %s", cert, key, gnutls_strerror(rc));
 		cred_unref(c);
-		return -1;
+		return NULL;
 	}
+	return c;
+}
+
+/* Make a loaded certificate current for new tls_server calls (NULL: none,
+ * STARTTLS is no longer offered); sessions in flight keep theirs. */
+void
+tls_cert_use(struct tls_cred *c)
+{
 	cred_put(&server_cred, c);
+}
+
+int
+tls_server_load(const char *cert, const char *key, const char *priorities,
+    char *err, size_t errsize)
+{
+	struct tls_cred *c = NULL;
+
+	if (cert != NULL && (c = tls_cert_load(cert, key, priorities, err, errsize)) == NULL)
+		return -1;
+	tls_cert_use(c);
 	return 0;
 }
 

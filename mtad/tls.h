@@ -27,9 +27,24 @@ struct tls_info {
 	int verified;		/* chain and name were checked and good */
 };
 
-/* Once per process: GnuTLS and the default trust store.  `cafile` (the
- * tls_ca directive) replaces the system store when not NULL.  0 or -1. */
+/* GnuTLS and the trust store for tls_client: `cafile` (the tls_ca
+ * directive) replaces the system store when not NULL.  May be called
+ * again (reload): sessions running keep the anchors they started with.
+ * 0, or -1 with err (the current anchors stay). */
 int tls_init(const char *cafile, char *err, size_t errsize);
+
+/*
+ * The same in two steps, for a reload that must change all or nothing:
+ * load candidates (NULL with err), then use them (taking them over) or
+ * drop them.
+ */
+struct tls_cred;
+struct tls_cred *tls_trust_load(const char *cafile, char *err, size_t errsize);
+struct tls_cred *tls_cert_load(const char *cert, const char *key, const char *priorities,
+    char *err, size_t errsize);
+void tls_trust_use(struct tls_cred *c);
+void tls_cert_use(struct tls_cred *c);	/* NULL: no certificate */
+void tls_cred_drop(struct tls_cred *c);
 void tls_shutdown(void);
 
 /* Handshake as a client on `fd`.  NULL on failure, reason in err

@@ -15,6 +15,9 @@ import threading
 import time
 
 MTAD_BIN = os.environ.get("MTAD_BIN", "")
+# mtactl: MTACTL_BIN, else the one built beside MTAD_BIN.
+MTACTL_BIN = os.environ.get("MTACTL_BIN") or (
+    os.path.join(os.path.dirname(MTAD_BIN), "mtactl") if MTAD_BIN else "")
 HOSTNAME = "mx.test.example"
 QID_RE = r"[0-9a-z]{12}"
 QUEUED_RE = re.compile(r"^250 2\.0\.0 Ok: queued as (" + QID_RE + r")$")
@@ -123,7 +126,8 @@ class Mtad:
                 f"state_dir {self.state_dir}\n"
                 f"listen 127.0.0.1:{self.port} smtp\n")
         for spec in listens:
-            text += f"listen {spec} smtp\n"
+            # "ADDR:PORT" is an smtp listener; "ADDR:PORT KIND" names its kind
+            text += f"listen {spec}\n" if " " in spec.strip() else f"listen {spec} smtp\n"
         if self.trusted:
             text += f"trusted {self.trusted}\n"
         if extra:
@@ -314,6 +318,23 @@ class Mtad:
 
     def message_count(self):
         return self.db_rows("SELECT count(*) FROM messages")[0][0]
+
+    # -- mtactl
+    def mtactl(self, *args, input="", timeout=DEFAULT_TIMEOUT):
+        """MTACTL_BIN -f <this config> ARGS, `input` (str) on its stdin (never
+        a tty): the CompletedProcess, text mode."""
+        assert MTACTL_BIN and os.access(MTACTL_BIN, os.X_OK), \
+            f"MTACTL_BIN={MTACTL_BIN!r} is not executable (make; or set MTACTL_BIN)"
+        return subprocess.run([MTACTL_BIN, "-f", self.conf_path, *args], input=input,
+                              capture_output=True, encoding="utf-8", timeout=timeout,
+                              cwd=str(self.dir), env=self.env)
+
+    def add_user(self, name, password, domains=None):
+        """`mtactl user add NAME [--domains D,...]`, the password on stdin."""
+        args = ["user", "add", name] + (["--domains", domains] if domains else [])
+        r = self.mtactl(*args, input=password + "\n")
+        assert r.returncode == 0, f"mtactl {args}: exit {r.returncode}: {r.stderr}"
+        return r
 
 
 # ---------------------------------------------------------------- SMTP client
