@@ -153,12 +153,13 @@ run: deps-build
 bench: $(MTAD)
 	tests/bench/intake $(MTAD)
 
-install: $(MTAD) $(MTACTL) $(MTACTL)
+install: $(MTAD) $(MTACTL)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(SYSCONFDIR)/mtad
 	install -m 0755 $(MTAD) $(DESTDIR)$(SBINDIR)/mtad
 	install -m 0755 $(MTACTL) $(DESTDIR)$(SBINDIR)/mtactl
 	install -m 0644 share/man/mtad.8 $(DESTDIR)$(MANDIR)/man8/mtad.8
+	install -m 0644 share/man/mtactl.8 $(DESTDIR)$(MANDIR)/man8/mtactl.8
 	install -m 0644 share/man/mtad.conf.5 $(DESTDIR)$(MANDIR)/man5/mtad.conf.5
 	test -f $(DESTDIR)$(SYSCONFDIR)/mtad/mtad.conf || \
 	    install -m 0644 share/mtad.conf $(DESTDIR)$(SYSCONFDIR)/mtad/mtad.conf

@@ -160,14 +160,3 @@ auth_failure(const char *addr, time_t now)
 	pthread_mutex_unlock(&au.lock);
 	return n < LIM_AUTH_MAX_DELAY ? n : LIM_AUTH_MAX_DELAY;
 }
-
-void
-auth_success(const char *addr)
-{
-	struct auth_client *c;
-
-	pthread_mutex_lock(&au.lock);
-	if ((c = auth_client(addr, 0, 0)) != NULL)
-		memset(c, 0, sizeof *c);
-	pthread_mutex_unlock(&au.lock);
-}

@@ -10,7 +10,9 @@
  * Limiter, per client address: LIM_AUTH_FAILURES failures within
  * LIM_AUTH_WINDOW seconds put the address in a LIM_AUTH_PENALTY during
  * which AUTH is answered 421; each failure's reply is held back
- * auth_delay() seconds.  A success forgets the address.
+ * auth_failure() seconds.  A success does not forget the failures (one
+ * valid account must not reset the count of guesses at others); they
+ * age out with the window.
  */
 #ifndef MTAD_AUTH_H
 #define MTAD_AUTH_H
@@ -36,6 +38,5 @@ int auth_hash(const char *password, char *out, size_t size);
 int auth_blocked(const char *addr, time_t now);
 /* Count a failure; returns the seconds to hold the 535 back. */
 unsigned auth_failure(const char *addr, time_t now);
-void auth_success(const char *addr);
 
 #endif

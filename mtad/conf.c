@@ -818,6 +818,10 @@ conf_finish(struct conf_parser *p)
 		(void)conf_sockaddr("127.0.0.1", AF_INET, 25, &c->listens[0]);
 		c->nlistens = 1;
 	}
+	if (c->tls_priorities != NULL && c->tls_cert.path == NULL) {
+		p->line = c->tls_priorities_line;
+		conf_err(p, "tls_priorities without tls_cert: there is no TLS to tune");
+	}
 	if ((c->tls_cert.path == NULL) != (c->tls_key.path == NULL)) {
 		p->line = c->tls_cert.path ? c->tls_cert.line : c->tls_key.line;
 		conf_err(p, "tls_cert and tls_key go together");

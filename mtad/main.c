@@ -94,20 +94,16 @@ main_lock_state(const struct conf *c)
 	return fd;		/* held open: the lock lives as long as we do */
 }
 
-/* Load our certificate (tls_cert/tls_key/tls_priorities); without
- * tls_cert there is none.  0, or -1 with "FILE:LINE: ..." in err. */
-static int
-main_tls_server(const struct conf *c, char *err, size_t errsize)
+/* "FILE:LINE: tls_cert: why", naming the tls_priorities line when the
+ * priority string is what GnuTLS refused. */
+static void
+main_tls_error(const struct conf *c, const char *why, char *err, size_t errsize)
 {
-	char why[400];
+	int prio = c->tls_priorities && strstr(why, "priorities") != NULL;
 
-	if (tls_server_load(c->tls_cert.path, c->tls_key.path, c->tls_priorities, why,
-	    sizeof why) == 0)
-		return 0;
-	(void)str_fmt(err, errsize, "%s:%d: tls_cert: %s", c->path,
-	    c->tls_priorities && strstr(why, "priorities") ? c->tls_priorities_line :
-	    c->tls_cert.line, why);
-	return -1;
+	(void)str_fmt(err, errsize, "%s:%d: %s: %s", c->path,
+	    prio ? c->tls_priorities_line : c->tls_cert.line,
+	    prio ? "tls_priorities" : "tls_cert", why);
 }
 
 /* Load the TLS credentials c asks for, without using them yet.  0, or
@@ -125,7 +121,7 @@ main_tls_load(const struct conf *c, struct tls_cred **trust, struct tls_cred **c
 	    (*cert = tls_cert_load(c->tls_cert.path, c->tls_key.path, c->tls_priorities,
 	    why, sizeof why)) != NULL)
 		return 0;
-	(void)str_fmt(err, errsize, "%s:%d: tls_cert: %s", c->path, c->tls_cert.line, why);
+	main_tls_error(c, why, err, errsize);
 	tls_cred_drop(*trust);
 	*trust = NULL;
 	return -1;
@@ -215,18 +211,20 @@ main_signals(sigset_t *set)
 static void
 main_start(struct conf *c)
 {
+	struct tls_cred *trust, *cert;
 	char db[4096], err[512];
 
 	if (session_init() < 0)
 		fatal("cannot create the shutdown pipe");
 	if (str_fmt(db, sizeof db, "%s/mtad.db", c->state_dir) < 0)
 		fatal("state_dir %s: path too long", c->state_dir);
-	if (tls_init(c->tls_ca.path, err, sizeof err) < 0 ||
-	    main_tls_server(c, err, sizeof err) < 0 ||
+	if (main_tls_load(c, &trust, &cert, err, sizeof err) < 0 ||
 	    dns_init(c->resolver, err, sizeof err) < 0) {
 		errno = 0;
 		fatal("%s", err);
 	}
+	tls_trust_use(trust);
+	tls_cert_use(cert);
 	if (writer_start(db, err, sizeof err) < 0 || auth_init(db, err, sizeof err) < 0) {
 		errno = 0;
 		fatal("queue %s", err);
@@ -266,13 +264,17 @@ main(int argc, char **argv)
 	if ((c = main_load(path, 0)) == NULL)
 		return 1;
 	if (check) {
+		struct tls_cred *trust, *cert;
 		char err[512];
-		int bad = main_tls_server(c, err, sizeof err) < 0;
+		int bad = main_tls_load(c, &trust, &cert, err, sizeof err) < 0;
 
-		if (bad)
+		if (bad) {
 			fprintf(stderr, "%s\n", err);
-		else
+		} else {
 			fprintf(stderr, "%s: ok\n", path);
+			tls_cred_drop(trust);
+			tls_cred_drop(cert);
+		}
 		tls_shutdown();
 		conf_unref(c);
 		return bad;

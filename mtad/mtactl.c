@@ -91,8 +91,16 @@ mtactl_queue(struct mtactl *m)
 		conf_errors_free(&errs);
 		return -1;
 	}
-	if (str_fmt(path, sizeof path, "%s/mtad.db", m->conf->state_dir) < 0 ||
-	    (m->q = queue_open(path, QUEUE_WRITER, err, sizeof err)) == NULL) {
+	if (str_fmt(path, sizeof path, "%s/mtad.db", m->conf->state_dir) < 0) {
+		mtactl_error("state_dir %s: path too long", m->conf->state_dir);
+		return -1;
+	}
+	/* The daemon creates its queue (with its owner); mtactl never does. */
+	if (access(path, F_OK) < 0) {
+		mtactl_error("%s: %s (start mtad once to create the queue)", path, strerror(errno));
+		return -1;
+	}
+	if ((m->q = queue_open(path, QUEUE_WRITER, err, sizeof err)) == NULL) {
 		mtactl_error("%s", err);
 		return -1;
 	}
@@ -164,6 +172,8 @@ mtactl_domains(const char *list, char *out, size_t size)
 	size_t used = 0;
 
 	out[0] = '\0';
+	if (*list == '\0')
+		return mtactl_error("--domains: give at least one domain (leave it out: any)");
 	while (*list) {
 		size_t n = strcspn(list, ",");
 		enum addr_err e;
@@ -218,8 +228,16 @@ mtactl_user_passwd(struct mtactl *m, int argc, char **argv)
 	char pass[LIM_AUTH_PASSWORD + 2], hash[LIM_AUTH_HASH + 1];
 	int rc;
 
+	struct queue_user u;
+
 	(void)argc;
-	if (mtactl_queue(m) < 0 || mtactl_password(pass, sizeof pass) != 0)
+	if (mtactl_queue(m) < 0)
+		return EX_MTACTL_ERR;
+	if ((rc = queue_user_get(m->q, argv[0], &u)) != 0)
+		return rc == 1 ? mtactl_error("no user %s", argv[0]) :
+		    mtactl_error("%s", queue_errmsg(m->q));
+	explicit_bzero(&u, sizeof u);
+	if (mtactl_password(pass, sizeof pass) != 0)
 		return EX_MTACTL_ERR;
 	rc = auth_hash(pass, hash, sizeof hash);
 	explicit_bzero(pass, sizeof pass);

@@ -279,8 +279,6 @@ session_auth(struct session *ss, struct smtp_server *srv)
 		    SMTP_AUTH_FAIL;
 		if (v == SMTP_AUTH_FAIL)
 			sleep(auth_failure(ss->peer, time(NULL)));
-		else if (v == SMTP_AUTH_OK)
-			auth_success(ss->peer);
 	}
 	log_begin(&l, ss->id, "auth");
 	log_str(&l, "client", ss->peer);

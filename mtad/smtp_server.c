@@ -568,9 +568,10 @@ smtp_received(struct smtp_server *s)
 	char date[64], proto[16], *sp;
 	int v6 = strchr(s->env.client_addr, ':') != NULL;
 
+	/* RFC 3848 registers the S/A forms for ESMTP only. */
 	(void)str_fmt(proto, sizeof proto, "%s%s%s",
 	    t->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP",
-	    s->tls_active ? "S" : "", s->authenticated ? "A" : "");
+	    s->esmtp && s->tls_active ? "S" : "", s->esmtp && s->authenticated ? "A" : "");
 	smtp_date(t->received_at, date, sizeof date);
 	(void)buf_printf(&t->msg, "Received: from %s ([%s%s])\r\n\tby %s (mtad) with %s id %s",
 	    s->helo, v6 ? "IPv6:" : "", s->env.client_addr, s->env.hostname, proto,
@@ -812,11 +813,12 @@ smtp_sasl_plain(struct smtp_server *s, const char *raw, size_t n)
 	clen = (size_t)(pass - authcid);
 	pass++;
 	plen = n - (size_t)(pass - raw);
-	if (clen == 0 || clen > LIM_AUTH_USER || plen > LIM_AUTH_PASSWORD ||
-	    (zlen > 0 && (zlen != clen || memcmp(raw, authcid, clen) != 0)))
+	if (clen == 0 || clen > LIM_AUTH_USER)
 		return -1;
-	memcpy(s->sasl_user, authcid, clen);
+	memcpy(s->sasl_user, authcid, clen);	/* named in the log when it fails */
 	s->sasl_user[clen] = '\0';
+	if (plen > LIM_AUTH_PASSWORD || (zlen > 0 && (zlen != clen || memcmp(raw, authcid, clen) != 0)))
+		return -1;
 	memcpy(s->sasl_pass, pass, plen);
 	s->sasl_pass[plen] = '\0';
 	return 0;
@@ -840,19 +842,23 @@ smtp_sasl_response(struct smtp_server *s, const char *text)
 		return;
 	}
 	if (s->sasl == SASL_LOGIN && s->sasl_step == 0) {
-		(void)str_copy(s->sasl_user, sizeof s->sasl_user, n > 0 ? raw : "");
+		/* Too long (or with a NUL): an empty name, which fails. */
+		if (n <= 0 || (size_t)n > LIM_AUTH_USER || memchr(raw, '\0', (size_t)n) ||
+		    str_copy(s->sasl_user, sizeof s->sasl_user, raw) < 0)
+			s->sasl_user[0] = '\0';
 		s->sasl_step = 1;
 		s->state = SMTP_S_SASL;
 		smtp_reply(s, "334 UGFzc3dvcmQ6");	/* "Password:" */
-	} else if (s->sasl == SASL_LOGIN) {
-		(void)str_copy(s->sasl_pass, sizeof s->sasl_pass, n > 0 ? raw : "");
-		s->state = SMTP_S_AUTHCHECK;
-	} else if (smtp_sasl_plain(s, raw, (size_t)n) == 0) {
-		s->state = SMTP_S_AUTHCHECK;
 	} else {
-		smtp_sasl_end(s);
-		s->counts.auth_failed++;
-		smtp_reply(s, "535 5.7.8 Error: authentication failed");
+		/* LOGIN's password, or PLAIN's whole message.  Malformed ones
+		 * reach the driver with an empty password: they fail like a
+		 * wrong one, logged and counted (never a silent truncation). */
+		if (s->sasl == SASL_LOGIN ? (n <= 0 || (size_t)n > LIM_AUTH_PASSWORD ||
+		    memchr(raw, '\0', (size_t)n) || s->sasl_user[0] == '\0' ||
+		    str_copy(s->sasl_pass, sizeof s->sasl_pass, raw) < 0) :
+		    smtp_sasl_plain(s, raw, (size_t)n) < 0)
+			s->sasl_pass[0] = '\0';
+		s->state = SMTP_S_AUTHCHECK;
 	}
 	explicit_bzero(raw, sizeof raw);
 }
@@ -884,6 +890,8 @@ smtp_cmd_auth(struct smtp_server *s, char *arg, int pending)
 		return;
 	}
 	s->sasl_step = 0;
+	s->sasl_user[0] = '\0';
+	s->sasl_pass[0] = '\0';
 	if (ir != NULL && *ir != '\0') {
 		smtp_sasl_response(s, ir);
 		return;
@@ -952,7 +960,7 @@ static const struct smtp_cmd smtp_cmds[] = {
 	    "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery" },
 	{ "EXPN", ST_ANY, 0, NULL, "502 5.5.1 Error: EXPN not supported" },
 	{ "HELP", ST_ANY, 0, NULL,
-	    "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP" },
+	    "214 2.0.0 Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP QUIT VRFY HELP" },
 	{ "GET", ST_ANY, 0, smtp_cmd_http, NULL },
 	{ "POST", ST_ANY, 0, smtp_cmd_http, NULL },
 	{ "HEAD", ST_ANY, 0, smtp_cmd_http, NULL },

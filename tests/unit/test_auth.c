@@ -82,10 +82,10 @@ test_limiter(void)
 	for (i = 0; i < 2 * LIM_AUTH_FAILURES; i++)
 		(void)auth_failure("192.0.2.79", t + (time_t)i * (LIM_AUTH_WINDOW + 1));
 	CHECK_INT(auth_blocked("192.0.2.79", t + (time_t)i * (LIM_AUTH_WINDOW + 1)), 0);
-	/* a success forgets */
+	/* failures age out with the window, not with a success */
 	(void)auth_failure("192.0.2.80", t);
-	auth_success("192.0.2.80");
-	CHECK_INT(auth_failure("192.0.2.80", t), 1);
+	CHECK_INT(auth_failure("192.0.2.80", t + 1), 2);
+	CHECK_INT(auth_failure("192.0.2.80", t + 2 + LIM_AUTH_WINDOW), 1);
 }
 
 const struct test auth_tests[] = {

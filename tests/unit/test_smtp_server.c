@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64.h"
 #include "buf.h"
 #include "smtp_server.h"
 #include "test.h"
@@ -908,8 +909,9 @@ test_auth_refusals(void)
 		{ "AUTH PLAIN " PLAIN_ALICE "\r\n", SMTP_AUTH_BLOCKED, "421 4.7.0 mx.test Error: "
 		    "too many failed authentications, try again later\r\n", 1 },
 		{ "AUTH PLAIN !!notbase64\r\n", SMTP_AUTH_OK, "501 5.5.2 Invalid base64 data\r\n", 0 },
-		/* authzid "bob" acting as alice: refused */
-		{ "AUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n", SMTP_AUTH_OK,
+		/* authzid "bob" acting as alice: the driver gets an empty
+		 * password (test_auth_malformed), so it fails and counts */
+		{ "AUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n", SMTP_AUTH_FAIL,
 		    "535 5.7.8 Error: authentication failed\r\n", 0 },
 		{ "AUTH LOGIN\r\n*\r\n", SMTP_AUTH_OK,
 		    "334 VXNlcm5hbWU6\r\n501 5.7.0 Authentication cancelled\r\n", 0 },
@@ -940,6 +942,34 @@ test_auth_refusals(void)
 		CHECK_INT(c.auth_events, 0);
 		conv_free(&c);
 	}
+}
+
+/* Malformed or over-long credentials are handed over with an empty
+ * password (so they fail, logged and counted), never truncated. */
+static void
+test_auth_malformed(void)
+{
+	char longpw[700], line[1200], b64[1100];
+	static const char *const plain_authzid[] = { EHLO, "STARTTLS\r\n", EHLO,
+		"AUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n", NULL };
+	const char *login_long[] = { EHLO, "STARTTLS\r\n", EHLO, "AUTH LOGIN\r\n",
+		B64_ALICE "\r\n", line, NULL };
+	struct conv c;
+
+	tls_conv(&c, LISTEN_SUBMISSION, SMTP_AUTH_FAIL, NULL, plain_authzid);
+	CHECK_INT(c.auth_events, 1);
+	CHECK_STR(c.auth_user, "alice");
+	CHECK_STR(c.auth_pass, "");
+	conv_free(&c);
+	memset(longpw, 'p', LIM_AUTH_PASSWORD + 1);
+	longpw[LIM_AUTH_PASSWORD + 1] = '\0';
+	CHECK(b64_encode(longpw, strlen(longpw), b64, sizeof b64) > 0);
+	snprintf(line, sizeof line, "%s\r\n", b64);
+	tls_conv(&c, LISTEN_SUBMISSION, SMTP_AUTH_FAIL, NULL, login_long);
+	CHECK_INT(c.auth_events, 1);
+	CHECK_STR(c.auth_user, "alice");
+	CHECK_STR(c.auth_pass, "");
+	conv_free(&c);
 }
 
 static void
@@ -999,6 +1029,7 @@ const struct test smtp_server_tests[] = {
 	{ "starttls", test_starttls },
 	{ "auth_mechanisms", test_auth_mechanisms },
 	{ "auth_refusals", test_auth_refusals },
+	{ "auth_malformed", test_auth_malformed },
 	{ "auth_policy", test_auth_policy },
 	{ NULL, NULL },
 };
