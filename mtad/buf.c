@@ -127,3 +127,15 @@ buf_consume(struct buf *b, size_t n)
 	if (b->data != NULL)
 		b->data[b->len] = '\0';
 }
+
+int
+buf_insert(struct buf *b, size_t at, const void *p, size_t n)
+{
+	size_t len = b->len;
+
+	if (at > len || buf_append(b, p, n) < 0)
+		return -1;
+	memmove(b->data + at + n, b->data + at, len - at);
+	memcpy(b->data + at, p, n);
+	return 0;
+}

@@ -28,6 +28,8 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* Put n bytes at offset `at` (<= len), moving the rest up. */
+int buf_insert(struct buf *b, size_t at, const void *p, size_t n);
 /* Drop the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 /* Make room for n more bytes and return where they go (buf_commit then

@@ -126,6 +126,31 @@ conf_duration(const char *s, unsigned *out)
 	return 0;
 }
 
+/* rate=N/h or N/m */
+static int
+conf_rate(const char *s, unsigned *n, unsigned *period)
+{
+	char num[16];
+	const char *slash = strchr(s, '/');
+	unsigned long long v;
+	size_t len;
+
+	if (slash == NULL || (len = (size_t)(slash - s)) >= sizeof num)
+		return -1;
+	memcpy(num, s, len);
+	num[len] = '\0';
+	if (str_to_u64(num, 1000000, &v) < 0 || v == 0)
+		return -1;
+	if (strcmp(slash + 1, "h") == 0)
+		*period = 3600;
+	else if (strcmp(slash + 1, "m") == 0)
+		*period = 60;
+	else
+		return -1;
+	*n = (unsigned)v;
+	return 0;
+}
+
 /* N[K|M|G] -> bytes (binary multiples). */
 static int
 conf_size(const char *s, unsigned long long *out)
@@ -481,6 +506,34 @@ conf_d_queue_lifetime(struct conf_parser *p, char **av, int ac)
 		conf_err(p, "queue_lifetime: \"%s\" is not a duration (like 5d)", av[0]);
 }
 
+/* Local users (names) who may set their envelope sender with sendmail -f. */
+static void
+conf_d_local_trusted(struct conf_parser *p, char **av, int ac)
+{
+	struct conf *c = p->c;
+	size_t cap = c->nlocal_trusted;
+	int i;
+
+	for (i = 0; i < ac; i++) {
+		if (av[i][0] == '\0' || strlen(av[i]) > 64 || strchr(av[i], ',')) {
+			conf_err(p, "local_trusted: \"%s\" is not a user name", av[i]);
+			continue;
+		}
+		c->local_trusted = xgrow(c->local_trusted, &cap, c->nlocal_trusted + 1,
+		    sizeof *c->local_trusted);
+		c->local_trusted[c->nlocal_trusted++] = xstrdup(av[i]);
+	}
+}
+
+/* local_rate N/m or N/h: messages per local user. */
+static void
+conf_d_local_rate(struct conf_parser *p, char **av, int ac)
+{
+	(void)ac;
+	if (conf_rate(av[0], &p->c->local_rate, &p->c->local_rate_period) < 0)
+		conf_err(p, "local_rate: \"%s\" must be N/m or N/h", av[0]);
+}
+
 /* on (the default) or off: off accepts and queues, and delivers nothing. */
 static void
 conf_d_delivery(struct conf_parser *p, char **av, int ac)
@@ -579,31 +632,6 @@ conf_d_route(struct conf_parser *p, char **av, int ac)
 	}
 	c->routes = xgrow(c->routes, &cap, c->nroutes + 1, sizeof *c->routes);
 	c->routes[c->nroutes++] = r;
-}
-
-/* rate=N/h or N/m */
-static int
-conf_rate(const char *s, unsigned *n, unsigned *period)
-{
-	char num[16];
-	const char *slash = strchr(s, '/');
-	unsigned long long v;
-	size_t len;
-
-	if (slash == NULL || (len = (size_t)(slash - s)) >= sizeof num)
-		return -1;
-	memcpy(num, s, len);
-	num[len] = '\0';
-	if (str_to_u64(num, 1000000, &v) < 0 || v == 0)
-		return -1;
-	if (strcmp(slash + 1, "h") == 0)
-		*period = 3600;
-	else if (strcmp(slash + 1, "m") == 0)
-		*period = 60;
-	else
-		return -1;
-	*n = (unsigned)v;
-	return 0;
 }
 
 static int
@@ -705,6 +733,8 @@ static const struct conf_directive conf_directives[] = {
 	{ "queue_lifetime", 1, 1, 1, conf_d_queue_lifetime, 0, 0, 0 },
 	{ "delay_warning", 1, 1, 1, conf_d_delay_warning, 0, 0, 0 },
 	{ "delivery", 1, 1, 1, conf_d_delivery, 0, 0, 0 },
+	{ "local_trusted", 1, -1, 0, conf_d_local_trusted, 0, 0, 0 },
+	{ "local_rate", 1, 1, 1, conf_d_local_rate, 0, 0, 0 },
 	{ "workers", 1, 1, 1, conf_d_uint, offsetof(struct conf, workers), 1, LIM_MAX_WORKERS },
 	{ "limit", 2, 4, 0, conf_d_limit, 0, 0, 0 },
 	{ "timeout", 2, 2, 0, conf_d_timeout, 0, 0, 0 },
@@ -784,6 +814,8 @@ conf_defaults(struct conf *c, const char *hostname)
 	c->queue_lifetime = 5 * 86400;
 	c->workers = LIM_DEF_WORKERS;
 	c->delivery = 1;
+	c->local_rate = LIM_DEF_LOCAL_RATE;
+	c->local_rate_period = 60;
 	c->retry = xmemdup(retry, sizeof retry);
 	c->nretry = sizeof retry / sizeof retry[0];
 	c->timeout = (struct conf_timeouts){
@@ -849,6 +881,9 @@ conf_free(struct conf *c)
 	free(c->tls_key.path);
 	free(c->tls_ca.path);
 	free(c->tls_priorities);
+	for (i = 0; i < c->nlocal_trusted; i++)
+		free(c->local_trusted[i]);
+	free(c->local_trusted);
 	for (i = 0; i < c->nroutes; i++)
 		conf_route_free(&c->routes[i]);
 	free(c->routes);
@@ -1070,6 +1105,8 @@ conf_listen_kind_name(enum listen_kind k)
 		return "submission";
 	case LISTEN_SUBMISSIONS:
 		return "submissions";
+	case LISTEN_LOCAL:
+		return "local";
 	}
 	return "?";
 }

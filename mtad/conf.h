@@ -27,6 +27,7 @@ enum listen_kind {
 	LISTEN_SMTP,		/* port 25: relay for trusted networks */
 	LISTEN_SUBMISSION,	/* port 587: STARTTLS + AUTH */
 	LISTEN_SUBMISSIONS,	/* port 465: implicit TLS + AUTH */
+	LISTEN_LOCAL,		/* state_dir/submit.sock: local programs (sendmail) */
 };
 
 enum route_tls { ROUTE_TLS_NONE, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE, ROUTE_TLS_VERIFY };
@@ -102,6 +103,10 @@ struct conf {
 	unsigned delay_warning;		/* seconds; 0: no delay DSNs */
 	unsigned workers;		/* delivery threads */
 	int delivery;			/* 0: accept and queue only */
+	char **local_trusted;		/* users who may choose their envelope sender */
+	size_t nlocal_trusted;
+	unsigned local_rate;		/* messages per local_rate_period per uid */
+	unsigned local_rate_period;
 	struct conf_limit *limits;
 	size_t nlimits;
 	struct conf_timeouts timeout;

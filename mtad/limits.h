@@ -69,6 +69,12 @@
 /* Time to send a reply before the peer is considered gone. */
 #define LIM_SEND_TIMEOUT 60
 
+/* Messages a local user may hand to sendmail per minute (`local_rate`). */
+#define LIM_DEF_LOCAL_RATE 100
+/* A local user's login name (useradd allows 32). */
+#define LIM_LOCAL_USER 64
+/* Local users whose rates are kept at once. */
+#define LIM_RATE_KEYS 4096
 /* Delivery threads (`workers`); each holds at most one connection. */
 #define LIM_DEF_WORKERS 32
 #define LIM_MAX_WORKERS 1000
@@ -123,6 +129,19 @@
 #define LIM_AUTH_CLIENTS 4096
 /* The TLS handshake of an inbound session. */
 #define LIM_TLS_HANDSHAKE 30
+
+/* The control socket: clients at once, one request line, what may wait
+ * unsent for one client (a monitor that does not read loses events
+ * rather than holding the daemon back), the monitor's backlog of lines. */
+#define LIM_CONTROL_CLIENTS 64
+#define LIM_CONTROL_LINE (64 * 1024)
+#define LIM_CONTROL_OUTPUT (4 * 1024 * 1024)
+#define LIM_MONITOR_RING 4096
+/* A listing page, and the most a `show` returns of headers and body. */
+#define LIM_LIST_PAGE 10000
+#define LIM_SHOW_TEXT (16 * 1024)
+/* Waiting for a reload asked over the control socket. */
+#define LIM_CONTROL_RELOAD 10
 
 /* Config file: size of the whole file, one line, entries of a list. */
 #define LIM_CONF_FILE (1024 * 1024)

@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "limits.h"
@@ -24,6 +26,7 @@ struct listener {
 	pthread_t thread;
 	int running;
 	int keep;			/* scratch for listen_apply */
+	int local;			/* the submit socket: not in the config */
 	struct listener *next;
 };
 
@@ -117,6 +120,8 @@ listen_close(struct listener *l)
 		log_msg("mtad", "listen_stopped", "%s", l->spec);
 	}
 	close(l->fd);
+	if (l->local)
+		(void)unlink(l->spec);
 	if (l->stop[0] >= 0) {
 		close(l->stop[0]);
 		close(l->stop[1]);
@@ -182,7 +187,7 @@ listen_apply(const struct conf *c, char *err, size_t errsize)
 	size_t i;
 
 	for (l = listeners; l != NULL; l = l->next)
-		l->keep = 0;
+		l->keep = l->local;
 	if (listen_bind_new(c, &fresh, err, errsize) < 0)
 		return -1;
 	/* Past the last failure point: now the change happens. */
@@ -209,6 +214,40 @@ listen_apply(const struct conf *c, char *err, size_t errsize)
 	return 0;
 }
 
+int
+listen_local(const char *path, char *err, size_t errsize)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct listener *l = xcalloc(1, sizeof *l);
+
+	l->fd = -1;
+	if (str_copy(sun.sun_path, sizeof sun.sun_path, path) < 0 ||
+	    str_copy(l->spec, sizeof l->spec, path) < 0) {
+		(void)str_fmt(err, errsize, "%s: path too long", path);
+		free(l);
+		return -1;
+	}
+	/* A socket left by a killed mtad; the pid file lock says it is ours. */
+	(void)unlink(path);
+	if ((l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+	    bind(l->fd, (struct sockaddr *)&sun, sizeof sun) < 0 ||
+	    chmod(path, 0666) < 0 || listen(l->fd, SOMAXCONN) < 0) {
+		(void)str_fmt(err, errsize, "%s: %s", path, strerror(errno));
+		if (l->fd >= 0)
+			close(l->fd);
+		free(l);
+		return -1;
+	}
+	l->kind = (int)LISTEN_LOCAL;
+	l->local = 1;
+	l->stop[0] = l->stop[1] = -1;
+	if (listen_run(l) < 0)
+		fatal("listen %s: cannot start its thread", l->spec);
+	l->next = listeners;
+	listeners = l;
+	return 0;
+}
+
 void
 listen_stop_all(void)
 {
@@ -227,6 +266,6 @@ listen_count(void)
 	int n = 0;
 
 	for (l = listeners; l != NULL; l = l->next)
-		n++;
+		n += !l->local;
 	return n;
 }

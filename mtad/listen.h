@@ -15,9 +15,12 @@
 #include "conf.h"
 
 int listen_apply(const struct conf *c, char *err, size_t errsize);
+/* The local submission socket (mode 0666, for sendmail): bound once at
+ * start, kept across reloads, removed by listen_stop_all. */
+int listen_local(const char *path, char *err, size_t errsize);
 /* Stop accepting everywhere (SIGTERM). */
 void listen_stop_all(void);
-/* How many are accepting now. */
+/* How many of the configured ones are accepting now. */
 int listen_count(void);
 
 #endif

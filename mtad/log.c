@@ -12,11 +12,18 @@
 #include "str.h"
 
 static int log_fd = 2;
+static void (*log_tap)(const char *line, size_t len);
 
 void
 log_set_fd(int fd)
 {
 	log_fd = fd;
+}
+
+void
+log_set_tap(void (*tap)(const char *line, size_t len))
+{
+	__atomic_store_n(&log_tap, tap, __ATOMIC_RELEASE);
 }
 
 static void
@@ -130,10 +137,13 @@ log_fmt(struct logline *l, const char *key, const char *fmt, ...)
 void
 log_end(struct logline *l)
 {
+	void (*tap)(const char *, size_t) = __atomic_load_n(&log_tap, __ATOMIC_ACQUIRE);
 	const char *p = l->buf;
 	size_t n;
 
 	l->buf[l->len++] = '\n';
+	if (tap != NULL)
+		tap(l->buf, l->len);
 	if (log_fd < 0)
 		return;
 	for (n = l->len; n > 0;) {

@@ -25,6 +25,9 @@ struct logline {
 
 /* Where lines go (default 2, stderr); -1 discards (unit tests, fuzzers). */
 void log_set_fd(int fd);
+/* Also hand every line (with its LF) to `tap`, from whatever thread logs
+ * it: it must be quick and must not log.  NULL removes it. */
+void log_set_tap(void (*tap)(const char *line, size_t len));
 
 void log_begin(struct logline *l, const char *id, const char *event);
 void log_str(struct logline *l, const char *key, const char *value);

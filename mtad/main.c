@@ -22,6 +22,7 @@
 
 #include "auth.h"
 #include "conf.h"
+#include "control.h"
 #include "dns.h"
 #include "limits.h"
 #include "listen.h"
@@ -30,10 +31,10 @@
 #include "session.h"
 #include "str.h"
 #include "tls.h"
+#include "version.h"
 #include "worker.h"
 #include "writer.h"
 
-#define MTAD_VERSION "0.1.0"
 
 static void
 usage(void)
@@ -74,8 +75,12 @@ main_lock_state(const struct conf *c)
 	char path[4096], pid[32];
 	int fd;
 
-	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
+	/* 0711: local users may reach the submission socket by name; the
+	 * database (0600) and the listing stay private. */
+	if (mkdir(c->state_dir, 0711) < 0 && errno != EEXIST)
 		fatal("state_dir %s: cannot create", c->state_dir);
+	if (chmod(c->state_dir, 0711) < 0)
+		fatal("state_dir %s: cannot set its mode", c->state_dir);
 	if (str_fmt(path, sizeof path, "%s/mtad.pid", c->state_dir) < 0)
 		fatal("state_dir %s: path too long", c->state_dir);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
@@ -149,6 +154,7 @@ main_reload(const char *path)
 		why = err;
 	if (why != NULL) {
 		log_msg("mtad", "reload_failed", "%s; keeping the running configuration", why);
+		control_reload_done(0, why);
 		tls_cred_drop(trust);
 		tls_cred_drop(cert);
 		conf_unref(c);
@@ -163,6 +169,8 @@ main_reload(const char *path)
 	conf_set_current(c);
 	sched_wake();
 	log_msg("mtad", "reloaded", "%s: %d listeners", path, listen_count());
+	(void)str_fmt(err, sizeof err, "%s: %d listeners", path, listen_count());
+	control_reload_done(1, err);
 	conf_unref(old);
 }
 
@@ -173,6 +181,7 @@ main_stop(void)
 
 	log_msg("mtad", "stopping", "%d sessions open", session_count());
 	listen_stop_all();
+	control_stop();
 	session_shutdown();
 	/* Sessions inside DATA get LIM_SHUTDOWN_GRACE, then a bounded send. */
 	if ((left = session_wait(LIM_SHUTDOWN_GRACE + 5)) > 0)
@@ -212,7 +221,7 @@ static void
 main_start(struct conf *c)
 {
 	struct tls_cred *trust, *cert;
-	char db[4096], err[512];
+	char db[4096], sock[4096], err[512] = "";
 
 	if (session_init() < 0)
 		fatal("cannot create the shutdown pipe");
@@ -230,13 +239,15 @@ main_start(struct conf *c)
 		fatal("queue %s", err);
 	}
 	conf_set_current(c);
-	if (sched_start(err, sizeof err) < 0 || worker_start(db, c->workers, err, sizeof err) < 0) {
+	if (sched_start(err, sizeof err) < 0 || worker_start(db, c->workers, err, sizeof err) < 0 ||
+	    control_start(c->state_dir, db, time(NULL), err, sizeof err) < 0) {
 		errno = 0;
 		fatal("%s", err);
 	}
-	if (listen_apply(c, err, sizeof err) < 0) {
+	if (str_fmt(sock, sizeof sock, "%s/submit.sock", c->state_dir) < 0 ||
+	    listen_local(sock, err, sizeof err) < 0 || listen_apply(c, err, sizeof err) < 0) {
 		errno = 0;
-		fatal("%s", err);
+		fatal("%s", err[0] ? err : "state_dir: path too long");
 	}
 }
 

@@ -1,53 +1,72 @@
 /*
- * mtactl.c -- the command line for mtad's admins and scripts.
+ * mtactl.c -- the command line for mtad's admins and scripts, and the
+ * `sendmail` of local programs.
  *
- *   mtactl [-f FILE] [--json] COMMAND ...
+ *   mtactl [-f FILE] [--json] COMMAND [ARGS] [OPTIONS]
+ *   sendmail [-t] [-f SENDER] [-F NAME] [-i|-oi] [RECIPIENT...]
  *
- * The grammar is the table mtactl_cmds[] below: words, arguments, help,
- * one function each; `mtactl help` is printed from it.  Exit codes: 0 ok,
- * 1 error (message on stderr), 2 usage, 3 daemon not reachable.
- *
- * This first version has the user commands of SMTP AUTH, which work on
- * the queue database directly (SQLite serialises them with the daemon's
- * writer; the daemon reads users at each AUTH).  Commands that need the
- * running daemon arrive with the control socket.
+ * The grammar is the table mtactl_cmds[]: words, positional arguments,
+ * options, help, one function each; `mtactl help` and the bash completion
+ * (`mtactl completion`) are printed from it.  Commands talk to the daemon
+ * over state_dir/control.sock (control.h); `send` over state_dir/submit.sock.
+ * Data goes to stdout, diagnostics to stderr.  Exit codes: 0 ok, 1 error,
+ * 2 usage, 3 the daemon is not reachable (sendmail: sysexits instead).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <idn2.h>
 #include <jansson.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "auth.h"
+#include "buf.h"
 #include "conf.h"
+#include "limits.h"
 #include "log.h"
-#include "queue.h"
+#include "sendmail.h"
 #include "str.h"
+#include "version.h"
 
-enum { EX_MTACTL_OK = 0, EX_MTACTL_ERR = 1, EX_MTACTL_USAGE = 2, EX_MTACTL_DOWN = 3 };
+enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2, EXIT_DOWN = 3 };
+
+#define MTACTL_MAX_OPTS 8
+#define MTACTL_TIMEOUT_MS (60 * 1000)
 
 struct mtactl {
 	const char *conf_path;
 	int json;
 	struct conf *conf;
-	struct queue *q;
+	int fd;				/* control socket, -1 until used */
+	struct buf in;			/* replies read, not yet used */
+	/* the command line, parsed against the command's entry */
+	char *pos[4];
+	int npos;
+	const char *optname[MTACTL_MAX_OPTS], *optval[MTACTL_MAX_OPTS];
+	int nopts;
 };
 
 struct mtactl_cmd {
-	const char *words;		/* "user add" */
-	const char *args;		/* for help: "NAME [--domains D,...]" */
+	const char *words;		/* "queue", "user add" */
+	const char *args;		/* positional, for help: "ID" */
+	const char *opts;		/* "--state S --domain D --all" (S: takes a value) */
 	const char *help;
-	int min_args, max_args;		/* after the words (options included) */
-	int (*fn)(struct mtactl *m, int argc, char **argv);
+	int min_pos, max_pos;
+	int (*fn)(struct mtactl *m);
 };
 
-static int mtactl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int mtactl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int mtactl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int
 mtactl_error(const char *fmt, ...)
@@ -59,7 +78,7 @@ mtactl_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	return EX_MTACTL_ERR;
+	return EXIT_ERR;
 }
 
 static int
@@ -72,18 +91,51 @@ mtactl_usage(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputs(" (mtactl help)\n", stderr);
-	return EX_MTACTL_USAGE;
+	return EXIT_USAGE;
 }
 
-/* The queue database, opened on first use. */
+static const char *
+mtactl_opt(const struct mtactl *m, const char *name)
+{
+	int i;
+
+	for (i = 0; i < m->nopts; i++)
+		if (strcmp(m->optname[i], name) == 0)
+			return m->optval[i];
+	return NULL;
+}
+
+/* "30s", "5m", "3h", "2d" (a bare number: seconds) -> seconds; -1 if bad. */
+static long long
+mtactl_duration(const char *s)
+{
+	unsigned long long v;
+	char num[32];
+	size_t n = strlen(s);
+	long long mult = 1;
+
+	if (n == 0 || n >= sizeof num)
+		return -1;
+	memcpy(num, s, n + 1);
+	if (strchr("smhd", num[n - 1])) {
+		mult = num[n - 1] == 'm' ? 60 : num[n - 1] == 'h' ? 3600 : num[n - 1] == 'd' ?
+		    86400 : 1;
+		num[n - 1] = '\0';
+	}
+	if (str_to_u64(num, 100ULL * 365 * 86400, &v) < 0)
+		return -1;
+	return (long long)v * mult;
+}
+
+/* ---- talking to the daemon ---- */
+
 static int
-mtactl_queue(struct mtactl *m)
+mtactl_conf(struct mtactl *m)
 {
 	struct conf_errors errs = { { 0 }, 0, 0 };
-	char path[4096], err[512];
 	size_t i;
 
-	if (m->q != NULL)
+	if (m->conf != NULL)
 		return 0;
 	if ((m->conf = conf_load(m->conf_path, &errs)) == NULL) {
 		for (i = 0; i < errs.n; i++)
@@ -91,23 +143,499 @@ mtactl_queue(struct mtactl *m)
 		conf_errors_free(&errs);
 		return -1;
 	}
-	if (str_fmt(path, sizeof path, "%s/mtad.db", m->conf->state_dir) < 0) {
-		mtactl_error("state_dir %s: path too long", m->conf->state_dir);
-		return -1;
-	}
-	/* The daemon creates its queue (with its owner); mtactl never does. */
-	if (access(path, F_OK) < 0) {
-		mtactl_error("%s: %s (start mtad once to create the queue)", path, strerror(errno));
-		return -1;
-	}
-	if ((m->q = queue_open(path, QUEUE_WRITER, err, sizeof err)) == NULL) {
-		mtactl_error("%s", err);
-		return -1;
-	}
 	return 0;
 }
 
-/* ---- passwords: a tty (asked twice, no echo) or one line of stdin ---- */
+/* Connect to control.sock: 0, or an exit code (3: not running). */
+static int
+mtactl_connect(struct mtactl *m)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (m->fd >= 0)
+		return 0;
+	if (mtactl_conf(m) < 0)
+		return EXIT_ERR;
+	if (str_fmt(sun.sun_path, sizeof sun.sun_path, "%s/control.sock", m->conf->state_dir) < 0)
+		return mtactl_error("state_dir path too long");
+	if ((m->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return mtactl_error("socket: %s", strerror(errno));
+	if (connect(m->fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+		return 0;
+	close(m->fd);
+	m->fd = -1;
+	if (errno == ENOENT || errno == ECONNREFUSED) {
+		fprintf(stderr, "mtactl: mtad is not running (no answer on %s)\n", sun.sun_path);
+		return EXIT_DOWN;
+	}
+	return mtactl_error("%s: %s", sun.sun_path, strerror(errno));
+}
+
+/* One line from the daemon (bounded wait); NULL when it is gone. */
+static json_t *
+mtactl_read(struct mtactl *m, int timeout_ms)
+{
+	struct pollfd p = { m->fd, POLLIN, 0 };
+	char chunk[65536], *nl;
+	json_t *o;
+
+	while ((nl = memchr(m->in.data ? m->in.data : "", '\n', m->in.len)) == NULL) {
+		ssize_t n;
+
+		if (poll(&p, 1, timeout_ms) <= 0 || (n = read(m->fd, chunk, sizeof chunk)) <= 0 ||
+		    buf_append(&m->in, chunk, (size_t)n) < 0)
+			return NULL;
+	}
+	o = json_loadb(m->in.data, (size_t)(nl - m->in.data), 0, NULL);
+	buf_consume(&m->in, (size_t)(nl - m->in.data) + 1);
+	return o;
+}
+
+/* Send a request, take the reply's "result" (a new reference), or print
+ * the daemon's error and set *rc.  The request is consumed. */
+static json_t *
+mtactl_call(struct mtactl *m, json_t *req, int *rc)
+{
+	char *s;
+	json_t *reply, *result;
+	const char *code;
+
+	if ((*rc = mtactl_connect(m)) != 0) {
+		json_decref(req);
+		return NULL;
+	}
+	json_object_set_new(req, "v", json_integer(1));
+	s = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (s == NULL || write(m->fd, s, strlen(s)) < 0 || write(m->fd, "\n", 1) < 0) {
+		free(s);
+		*rc = mtactl_error("cannot talk to mtad: %s", strerror(errno));
+		return NULL;
+	}
+	free(s);
+	if ((reply = mtactl_read(m, MTACTL_TIMEOUT_MS)) == NULL) {
+		*rc = mtactl_error("no answer from mtad");
+		return NULL;
+	}
+	if (json_is_true(json_object_get(reply, "ok"))) {
+		result = json_incref(json_object_get(reply, "result"));
+		json_decref(reply);
+		return result;
+	}
+	code = json_string_value(json_object_get(reply, "code"));
+	fprintf(stderr, "mtactl: %s\n", json_string_value(json_object_get(reply, "error")));
+	*rc = code && strcmp(code, "usage") == 0 ? EXIT_USAGE : EXIT_ERR;
+	json_decref(reply);
+	return NULL;
+}
+
+/* ---- human output ---- */
+
+/* "3h12m", "45s", "2d4h": the two largest units. */
+static void
+mtactl_dur(long long s, char *out, size_t size)
+{
+	static const struct { long long sec; char unit; } u[] = {
+		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' },
+	};
+	size_t i;
+
+	if (s < 0)
+		s = 0;
+	for (i = 0; i < 3 && s < u[i].sec; i++)
+		;
+	if (i < 3 && s % u[i].sec >= u[i + 1].sec)
+		(void)str_fmt(out, size, "%lld%c%lld%c", s / u[i].sec, u[i].unit,
+		    s % u[i].sec / u[i + 1].sec, u[i + 1].unit);
+	else
+		(void)str_fmt(out, size, "%lld%c", s / u[i].sec, u[i].unit);
+}
+
+/* An ISO 8601 UTC time from the daemon, as seconds since the epoch. */
+static time_t
+mtactl_when(json_t *v)
+{
+	struct tm tm;
+	const char *s = json_string_value(v);
+
+	memset(&tm, 0, sizeof tm);
+	if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
+		return 0;
+	return timegm(&tm);
+}
+
+/* An address (or a bare domain) with its domain in Unicode (IDN
+ * U-labels), for people; "<>" for the null sender. */
+static void
+mtactl_addr(const char *a, char *out, size_t size)
+{
+	const char *at = a ? strrchr(a, '@') : NULL, *dom = at ? at + 1 : a;
+	char *u = NULL;
+
+	if (dom != NULL && *dom && idn2_to_unicode_8z8z(dom, &u, 0) == IDN2_OK) {
+		(void)str_fmt(out, size, "%.*s%s%s", at ? (int)(at - a) : 0, a, at ? "@" : "", u);
+		idn2_free(u);
+		return;
+	}
+	(void)str_copy(out, size, a && *a ? a : "<>");
+}
+
+/* Cut s to `width` display columns (UTF-8 aware), "…" marking a cut;
+ * NULL shows as "-". */
+static void
+mtactl_fit(const char *s, size_t width, char *out, size_t size)
+{
+	size_t cols = 0, i = 0, o = 0;
+
+	if (s == NULL)
+		s = "-";
+	while (s[i] && o + 5 < size) {
+		size_t n = 1;
+
+		while (((unsigned char)s[i + n] & 0xc0) == 0x80)
+			n++;
+		if (cols + 1 > width || (cols + 1 == width && s[i + n])) {
+			memcpy(out + o, "\xe2\x80\xa6", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, s + i, n);
+		o += n;
+		i += n;
+		cols++;
+	}
+	out[o] = '\0';
+}
+
+/* Print a string padded to `width` columns (UTF-8 aware). */
+static void
+mtactl_col(const char *s, size_t width)
+{
+	char cut[256];
+	size_t cols = 0, i;
+
+	mtactl_fit(s, width, cut, sizeof cut);
+	for (i = 0; cut[i]; i++)
+		cols += ((unsigned char)cut[i] & 0xc0) != 0x80;
+	fputs(cut, stdout);
+	for (; cols < width + 1; cols++)
+		putchar(' ');
+}
+
+/* The last column: cut, not padded (no trailing blanks). */
+static void
+mtactl_col_end(const char *s, size_t width)
+{
+	char cut[256];
+
+	mtactl_fit(s, width, cut, sizeof cut);
+	fputs(cut, stdout);
+}
+
+/* --json: the result as the daemon gave it (then freed). */
+static int
+mtactl_json_out(json_t *v)
+{
+	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+	putchar('\n');
+	json_decref(v);
+	return EXIT_OK;
+}
+
+/* ---- commands ---- */
+
+/* The selection options shared by queue commands, into a request. */
+static int
+mtactl_select(struct mtactl *m, json_t *req)
+{
+	const char *v;
+	long long n;
+
+	if (m->npos > 0)
+		json_object_set_new(req, "id", json_string(m->pos[0]));
+	if ((v = mtactl_opt(m, "domain")) != NULL)
+		json_object_set_new(req, "domain", json_string(v));
+	if ((v = mtactl_opt(m, "sender")) != NULL)
+		json_object_set_new(req, "sender", json_string(strcmp(v, "<>") ? v : ""));
+	if ((v = mtactl_opt(m, "state")) != NULL)
+		json_object_set_new(req, "state", json_string(v));
+	if ((v = mtactl_opt(m, "all")) != NULL)
+		json_object_set_new(req, "all", json_true());
+	if ((v = mtactl_opt(m, "limit")) != NULL) {
+		if ((n = mtactl_duration(v)) <= 0 || strspn(v, "0123456789") != strlen(v))
+			return mtactl_usage("--limit: a number");
+		json_object_set_new(req, "limit", json_integer(n));
+	}
+	if ((v = mtactl_opt(m, "older-than")) != NULL || (v = mtactl_opt(m, "since")) != NULL) {
+		if ((n = mtactl_duration(v)) < 0)
+			return mtactl_usage("%s: a duration like 30m, 6h, 2d", v);
+		json_object_set_new(req, mtactl_opt(m, "since") ? "since" : "older_than",
+		    json_integer(n));
+	}
+	return EXIT_OK;
+}
+
+static int
+mtactl_status(struct mtactl *m)
+{
+	json_t *r, *q, *l;
+	int rc;
+	size_t i;
+	char up[32];
+
+	if ((r = mtactl_call(m, json_pack("{s:s}", "cmd", "status"), &rc)) == NULL)
+		return rc;
+	if (m->json)
+		return mtactl_json_out(r);
+	mtactl_dur(json_integer_value(json_object_get(r, "uptime")), up, sizeof up);
+	printf("mtad %s on %s, up %s (pid %lld), delivery %s\n",
+	    json_string_value(json_object_get(r, "version")),
+	    json_string_value(json_object_get(r, "hostname")), up,
+	    (long long)json_integer_value(json_object_get(r, "pid")),
+	    json_is_true(json_object_get(r, "delivery")) ? "on" : "off");
+	json_array_foreach(json_object_get(r, "listeners"), i, l)
+		printf("%s %s %s", i ? "," : "listening:",
+		    json_string_value(json_object_get(l, "address")),
+		    json_string_value(json_object_get(l, "kind")));
+	q = json_object_get(r, "queue");
+	printf("\nqueue: %lld queued, %lld deferred, %lld held, %lld sending\n",
+	    (long long)json_integer_value(json_object_get(q, "queued")),
+	    (long long)json_integer_value(json_object_get(q, "deferred")),
+	    (long long)json_integer_value(json_object_get(q, "held")),
+	    (long long)json_integer_value(json_object_get(q, "sending")));
+	printf("in flight: %lld recipients on %lld connections, %lld workers\n",
+	    (long long)json_integer_value(json_object_get(r, "in_flight")),
+	    (long long)json_integer_value(json_object_get(r, "connections")),
+	    (long long)json_integer_value(json_object_get(r, "workers")));
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static int
+mtactl_queue(struct mtactl *m)
+{
+	json_t *req = json_pack("{s:s}", "cmd", "queue.list"), *r, *row;
+	char age[32], next[32], who[LIM_MAILBOX * 2];
+	time_t now = time(NULL);
+	size_t i;
+	int rc;
+
+	if ((rc = mtactl_select(m, req)) != EXIT_OK) {
+		json_decref(req);
+		return rc;
+	}
+	if ((r = mtactl_call(m, req, &rc)) == NULL)
+		return rc;
+	if (m->json)
+		return mtactl_json_out(r);
+	printf("%-13s%-6s%-9s%-4s%-6s%-21s%s\n", "ID", "AGE", "STATE", "TRY", "NEXT",
+	    "SENDER", "RECIPIENT");
+	json_array_foreach(r, i, row) {
+		time_t t = mtactl_when(json_object_get(row, "next_attempt"));
+
+		mtactl_dur(now - mtactl_when(json_object_get(row, "received_at")), age, sizeof age);
+		mtactl_dur(t - now, next, sizeof next);
+		printf("%-13s%-6s%-9s%3lld ", json_string_value(json_object_get(row, "id")), age,
+		    json_string_value(json_object_get(row, "state")),
+		    (long long)json_integer_value(json_object_get(row, "attempts")));
+		mtactl_col(t > now ? next : "now", 5);
+		mtactl_addr(json_string_value(json_object_get(row, "sender")), who, sizeof who);
+		mtactl_col(who, 20);
+		mtactl_addr(json_string_value(json_object_get(row, "recipient")), who, sizeof who);
+		mtactl_col_end(who, 19);
+		putchar('\n');
+	}
+	printf("%zu recipients%s\n", json_array_size(r), json_array_size(r) ==
+	    (size_t)(mtactl_opt(m, "limit") ? atoi(mtactl_opt(m, "limit")) : 100) ?
+	    " (more with --limit)" : "");
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static void
+mtactl_show_rcpt(json_t *row, time_t now)
+{
+	char who[LIM_MAILBOX * 2], next[32];
+	time_t t = mtactl_when(json_object_get(row, "next_attempt"));
+	const char *reply = json_string_value(json_object_get(row, "last_reply"));
+
+	mtactl_addr(json_string_value(json_object_get(row, "recipient")), who, sizeof who);
+	mtactl_dur(t - now, next, sizeof next);
+	printf("  %s  %s, %lld attempts, next %s\n", who,
+	    json_string_value(json_object_get(row, "state")),
+	    (long long)json_integer_value(json_object_get(row, "attempts")),
+	    t > now ? next : "now");
+	if (reply != NULL)
+		printf("    last: %s\n", reply);
+}
+
+static int
+mtactl_show(struct mtactl *m)
+{
+	json_t *r, *row;
+	time_t now = time(NULL);
+	size_t i;
+	int rc;
+
+	if ((r = mtactl_call(m, json_pack("{s:s, s:s}", "cmd", "queue.show", "id", m->pos[0]),
+	    &rc)) == NULL)
+		return rc;
+	if (m->json)
+		return mtactl_json_out(r);
+	printf("queue ID:  %s%s\n", m->pos[0], json_is_true(json_object_get(r, "queued")) ? "" :
+	    " (no longer queued: history only)");
+	if (json_object_get(r, "sender") != NULL)
+		printf("sender:    <%s>\nreceived:  %s\nsize:      %lld\n",
+		    json_string_value(json_object_get(r, "sender")),
+		    json_string_value(json_object_get(r, "received_at")),
+		    (long long)json_integer_value(json_object_get(r, "size")));
+	if (json_string_value(json_object_get(r, "client")) != NULL)
+		printf("client:    %s (helo %s)%s%s\n",
+		    json_string_value(json_object_get(r, "client")),
+		    json_string_value(json_object_get(r, "helo")),
+		    json_string_value(json_object_get(r, "user")) ? ", user " : "",
+		    json_string_value(json_object_get(r, "user")) ?
+		    json_string_value(json_object_get(r, "user")) : "");
+	printf("recipients:\n");
+	json_array_foreach(json_object_get(r, "recipients"), i, row)
+		mtactl_show_rcpt(row, now);
+	printf("history:\n");
+	json_array_foreach(json_object_get(r, "events"), i, row)
+		printf("  %s %-9s %s %s\n", json_string_value(json_object_get(row, "at")),
+		    json_string_value(json_object_get(row, "kind")),
+		    json_string_value(json_object_get(row, "recipient")) ?
+		    json_string_value(json_object_get(row, "recipient")) : "",
+		    json_string_value(json_object_get(row, "reply")) ?
+		    json_string_value(json_object_get(row, "reply")) : "");
+	if (json_object_get(r, "headers") != NULL)
+		printf("headers:\n%s", json_string_value(json_object_get(r, "headers")));
+	json_decref(r);
+	return EXIT_OK;
+}
+
+/* retry, hold, release, purge: ID, or options saying which. */
+static int
+mtactl_change(struct mtactl *m, const char *cmd, const char *done)
+{
+	json_t *req = json_pack("{s:s}", "cmd", cmd), *r;
+	int rc;
+
+	if ((rc = mtactl_select(m, req)) != EXIT_OK) {
+		json_decref(req);
+		return rc;
+	}
+	if (json_object_size(req) == 1) {
+		json_decref(req);
+		return mtactl_usage("say which: an ID or an option");
+	}
+	if ((r = mtactl_call(m, req, &rc)) == NULL)
+		return rc;
+	if (m->json)
+		return mtactl_json_out(r);
+	printf("%lld recipients %s\n", (long long)json_integer_value(json_object_get(r, "count")),
+	    done);
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static int
+mtactl_retry(struct mtactl *m)
+{
+	return mtactl_change(m, "queue.retry", "to be tried now");
+}
+
+static int
+mtactl_hold(struct mtactl *m)
+{
+	return mtactl_change(m, "queue.hold", "held");
+}
+
+static int
+mtactl_release(struct mtactl *m)
+{
+	return mtactl_change(m, "queue.release", "released");
+}
+
+static int
+mtactl_purge(struct mtactl *m)
+{
+	return mtactl_change(m, "queue.purge", "purged (no DSN sent)");
+}
+
+static int
+mtactl_bounces(struct mtactl *m)
+{
+	json_t *req = json_pack("{s:s}", "cmd", "bounces"), *r, *b;
+	char who[LIM_MAILBOX * 2], when[32];
+	size_t i;
+	int rc;
+
+	if ((rc = mtactl_select(m, req)) != EXIT_OK) {
+		json_decref(req);
+		return rc;
+	}
+	if ((r = mtactl_call(m, req, &rc)) == NULL)
+		return rc;
+	if (m->json)
+		return mtactl_json_out(r);
+	printf("%-12s%-27s%-8s%-7s%s\n", "WHEN (UTC)", "RECIPIENT", "CLASS", "CODE", "REPLY");
+	json_array_foreach(r, i, b) {
+		const char *at = json_string_value(json_object_get(b, "at"));
+
+		(void)str_fmt(when, sizeof when, "%.5s %.5s", at ? at + 5 : "", at ? at + 11 : "");
+		mtactl_col(when, 11);
+		mtactl_addr(json_string_value(json_object_get(b, "recipient")), who, sizeof who);
+		mtactl_col(who, 26);
+		mtactl_col(json_string_value(json_object_get(b, "class")), 7);
+		mtactl_col(json_string_value(json_object_get(b, "enhanced")), 6);
+		mtactl_col_end(json_string_value(json_object_get(b, "reply")), 25);
+		putchar('\n');
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static long long
+mtactl_int(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static int
+mtactl_stats(struct mtactl *m)
+{
+	json_t *req = json_pack("{s:s}", "cmd", "stats"), *r, *d;
+	const char *name;
+	int rc;
+
+	if ((rc = mtactl_select(m, req)) != EXIT_OK) {
+		json_decref(req);
+		return rc;
+	}
+	if ((r = mtactl_call(m, req, &rc)) == NULL)
+		return rc;
+	if (m->json)
+		return mtactl_json_out(r);
+	printf("since %s: received %lld, delivered %lld, deferred %lld, bounced %lld; "
+	    "queued now %lld\n", json_is_string(json_object_get(r, "since")) ?
+	    json_string_value(json_object_get(r, "since")) : "the start", mtactl_int(r, "received"),
+	    mtactl_int(r, "delivered"), mtactl_int(r, "deferred"), mtactl_int(r, "bounced"),
+	    mtactl_int(r, "queued"));
+	printf("%-36s%11s%11s%11s%11s\n", "DOMAIN", "DELIVERED", "DEFERRED", "BOUNCED", "QUEUED");
+	json_object_foreach(json_object_get(r, "domains"), name, d) {
+		char u[LIM_DOMAIN * 2];
+
+		mtactl_addr(name, u, sizeof u);
+		mtactl_col(u, 35);
+		printf("%11lld%11lld%11lld%11lld\n", mtactl_int(d, "delivered"),
+		    mtactl_int(d, "deferred"), mtactl_int(d, "bounced"), mtactl_int(d, "queued"));
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
+/* ---- users (the password from a tty, asked twice, or one line of stdin;
+ * never argv; hashed here, the daemon stores the hash) ---- */
 
 static int
 mtactl_read_line(FILE *in, char *out, size_t size)
@@ -142,232 +670,321 @@ mtactl_ask(const char *prompt, char *out, size_t size)
 	return rc;
 }
 
+/* The password, hashed (yescrypt) into hash: 0, or an exit code. */
 static int
-mtactl_password(char *out, size_t size)
+mtactl_password(char *hash, size_t size)
 {
-	char again[LIM_AUTH_PASSWORD + 2];
-	int rc = 0;
+	char pass[LIM_AUTH_PASSWORD + 2], again[LIM_AUTH_PASSWORD + 2];
+	int rc = EXIT_OK;
 
 	if (!isatty(STDIN_FILENO)) {
-		if (mtactl_read_line(stdin, out, size) < 0)
-			return mtactl_error("no password on standard input (one line, at most "
+		if (mtactl_read_line(stdin, pass, sizeof pass) < 0)
+			rc = mtactl_error("no password on standard input (one line, at most "
 			    "%d octets)", LIM_AUTH_PASSWORD);
-	} else if (mtactl_ask("Password: ", out, size) < 0 ||
+	} else if (mtactl_ask("Password: ", pass, sizeof pass) < 0 ||
 	    mtactl_ask("Password again: ", again, sizeof again) < 0) {
 		rc = mtactl_error("cannot read the password");
-	} else if (strcmp(out, again) != 0) {
+	} else if (strcmp(pass, again) != 0) {
 		rc = mtactl_error("the passwords differ");
 	}
-	explicit_bzero(again, sizeof again);
-	if (rc == 0 && out[0] == '\0')
+	if (rc == EXIT_OK && pass[0] == '\0')
 		rc = mtactl_error("empty password");
+	if (rc == EXIT_OK && auth_hash(pass, hash, size) < 0)
+		rc = mtactl_error("cannot hash the password (libxcrypt)");
+	explicit_bzero(pass, sizeof pass);
+	explicit_bzero(again, sizeof again);
 	return rc;
 }
 
-/* "--domains a.example,b.example" into lower-case A-labels, or NULL (any). */
+/* Is there a user of that name?  1 yes, 0 no, -1 (exit code in *rc). */
 static int
-mtactl_domains(const char *list, char *out, size_t size)
+mtactl_user_exists(struct mtactl *m, const char *name, int *rc)
 {
-	char one[LIM_DOMAIN + 1], ascii[LIM_DOMAIN + 1];
-	size_t used = 0;
+	json_t *r = mtactl_call(m, json_pack("{s:s}", "cmd", "user.list"), rc), *u;
+	size_t i;
+	int found = 0;
 
-	out[0] = '\0';
-	if (*list == '\0')
-		return mtactl_error("--domains: give at least one domain (leave it out: any)");
-	while (*list) {
-		size_t n = strcspn(list, ",");
-		enum addr_err e;
-
-		if (n == 0 || n >= sizeof one)
-			return mtactl_error("--domains: empty or too long a domain");
-		memcpy(one, list, n);
-		one[n] = '\0';
-		if ((e = addr_domain_to_ascii(one, ascii, sizeof ascii)) != ADDR_OK)
-			return mtactl_error("--domains: %s: %s", one, addr_strerror(e));
-		if (str_fmt(out + used, size - used, "%s%s", used ? "," : "", ascii) < 0)
-			return mtactl_error("--domains: too many");
-		used = strlen(out);
-		list += n + (list[n] == ',');
-	}
-	return 0;
-}
-
-/* ---- user commands ---- */
-
-static int
-mtactl_user_add(struct mtactl *m, int argc, char **argv)
-{
-	char pass[LIM_AUTH_PASSWORD + 2], hash[LIM_AUTH_HASH + 1], domains[LIM_AUTH_DOMAINS + 1];
-	const char *name = argv[0];
-	int rc, have_domains = 0;
-
-	if (argc == 3 && strcmp(argv[1], "--domains") == 0) {
-		if (mtactl_domains(argv[2], domains, sizeof domains) != 0)
-			return EX_MTACTL_ERR;
-		have_domains = 1;
-	} else if (argc != 1) {
-		return mtactl_usage("user add NAME [--domains D,...]");
-	}
-	if (strlen(name) > LIM_AUTH_USER || strchr(name, ',') || name[0] == '\0')
-		return mtactl_error("%s: not a user name", name);
-	if (mtactl_queue(m) < 0 || mtactl_password(pass, sizeof pass) != 0)
-		return EX_MTACTL_ERR;
-	rc = auth_hash(pass, hash, sizeof hash);
-	explicit_bzero(pass, sizeof pass);
-	if (rc < 0)
-		return mtactl_error("cannot hash the password (libxcrypt)");
-	rc = queue_user_add(m->q, name, hash, have_domains ? domains : NULL, time(NULL));
-	if (rc == QUEUE_DUP)
-		return mtactl_error("user %s exists (mtactl user passwd %s)", name, name);
-	return rc == QUEUE_OK ? EX_MTACTL_OK : mtactl_error("%s", queue_errmsg(m->q));
+	if (r == NULL)
+		return -1;
+	json_array_foreach(r, i, u)
+		found |= strcmp(json_string_value(json_object_get(u, "name")), name) == 0;
+	json_decref(r);
+	return found;
 }
 
 static int
-mtactl_user_passwd(struct mtactl *m, int argc, char **argv)
+mtactl_user_add(struct mtactl *m)
 {
-	char pass[LIM_AUTH_PASSWORD + 2], hash[LIM_AUTH_HASH + 1];
+	char hash[LIM_AUTH_HASH + 1];
+	const char *d = mtactl_opt(m, "domains");
+	json_t *req, *list = json_null(), *r;
 	int rc;
 
-	struct queue_user u;
+	if (d != NULL && *d == '\0')
+		return mtactl_usage("--domains: give at least one domain (leave it out: any)");
+	if (mtactl_user_exists(m, m->pos[0], &rc) != 0)
+		return rc == 0 ? mtactl_error("user %s exists (mtactl user passwd %s)",
+		    m->pos[0], m->pos[0]) : rc;
+	if (d != NULL) {
+		list = json_array();
+		while (*d) {
+			size_t n = strcspn(d, ",");
 
-	(void)argc;
-	if (mtactl_queue(m) < 0)
-		return EX_MTACTL_ERR;
-	if ((rc = queue_user_get(m->q, argv[0], &u)) != 0)
-		return rc == 1 ? mtactl_error("no user %s", argv[0]) :
-		    mtactl_error("%s", queue_errmsg(m->q));
-	explicit_bzero(&u, sizeof u);
-	if (mtactl_password(pass, sizeof pass) != 0)
-		return EX_MTACTL_ERR;
-	rc = auth_hash(pass, hash, sizeof hash);
-	explicit_bzero(pass, sizeof pass);
-	if (rc < 0)
-		return mtactl_error("cannot hash the password (libxcrypt)");
-	rc = queue_user_passwd(m->q, argv[0], hash, time(NULL));
-	if (rc == 1)
-		return mtactl_error("no user %s", argv[0]);
-	return rc == 0 ? EX_MTACTL_OK : mtactl_error("%s", queue_errmsg(m->q));
-}
-
-static int
-mtactl_user_remove(struct mtactl *m, int argc, char **argv)
-{
-	int rc;
-
-	(void)argc;
-	if (mtactl_queue(m) < 0)
-		return EX_MTACTL_ERR;
-	rc = queue_user_remove(m->q, argv[0]);
-	if (rc == 1)
-		return mtactl_error("no user %s", argv[0]);
-	return rc == 0 ? EX_MTACTL_OK : mtactl_error("%s", queue_errmsg(m->q));
-}
-
-/* ISO 8601 UTC, as every time in mtactl's output. */
-static void
-mtactl_time(time_t t, char *out, size_t size)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	if (strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		out[0] = '\0';
-}
-
-static void
-mtactl_user_json(void *ctx, const struct queue_user *u)
-{
-	json_t *list = ctx, *o = json_object(), *d;
-	char when[32];
-	const char *p = u->domains;
-
-	mtactl_time(u->created_at, when, sizeof when);
-	json_object_set_new(o, "name", json_string(u->name));
-	if (u->any_domain) {
-		d = json_null();
-	} else {
-		d = json_array();
-		while (*p) {
-			size_t n = strcspn(p, ",");
-
-			json_array_append_new(d, json_stringn(p, n));
-			p += n + (p[n] == ',');
+			json_array_append_new(list, json_stringn(d, n));
+			d += n + (d[n] == ',');
 		}
 	}
-	json_object_set_new(o, "domains", d);
-	json_object_set_new(o, "created_at", json_string(when));
-	json_array_append_new(list, o);
-}
-
-static void
-mtactl_user_row(void *ctx, const struct queue_user *u)
-{
-	char when[32];
-
-	(void)ctx;
-	mtactl_time(u->created_at, when, sizeof when);
-	printf("%-24s %-20s %s\n", u->name, when, u->any_domain ? "(any)" : u->domains);
+	if ((rc = mtactl_password(hash, sizeof hash)) != EXIT_OK) {
+		json_decref(list);
+		return rc;
+	}
+	req = json_pack("{s:s, s:s, s:s, s:o}", "cmd", "user.add", "name", m->pos[0], "hash",
+	    hash, "domains", list);
+	if ((r = mtactl_call(m, req, &rc)) == NULL)
+		return rc;
+	json_decref(r);
+	return EXIT_OK;
 }
 
 static int
-mtactl_user_list(struct mtactl *m, int argc, char **argv)
+mtactl_user_passwd(struct mtactl *m)
 {
-	json_t *list;
-	int rc;
+	char hash[LIM_AUTH_HASH + 1];
+	json_t *r;
+	int rc, exists = mtactl_user_exists(m, m->pos[0], &rc);
 
-	(void)argc;
-	(void)argv;
-	if (mtactl_queue(m) < 0)
-		return EX_MTACTL_ERR;
-	if (!m->json) {
-		printf("%-24s %-20s %s\n", "USER", "CREATED", "SENDER DOMAINS");
-		rc = queue_users(m->q, mtactl_user_row, NULL);
-	} else {
-		list = json_array();
-		if ((rc = queue_users(m->q, mtactl_user_json, list)) == 0)
-			json_dumpf(list, stdout, JSON_INDENT(2));
-		json_decref(list);
-		if (rc == 0)
-			putchar('\n');
-	}
-	return rc == 0 ? EX_MTACTL_OK : mtactl_error("%s", queue_errmsg(m->q));
+	if (exists <= 0)
+		return exists == 0 ? mtactl_error("no user %s", m->pos[0]) : rc;
+	if ((rc = mtactl_password(hash, sizeof hash)) != EXIT_OK)
+		return rc;
+	if ((r = mtactl_call(m, json_pack("{s:s, s:s, s:s}", "cmd", "user.passwd", "name",
+	    m->pos[0], "hash", hash), &rc)) == NULL)
+		return rc;
+	json_decref(r);
+	return EXIT_OK;
 }
 
-static int mtactl_help(struct mtactl *m, int argc, char **argv);
+static int
+mtactl_user_remove(struct mtactl *m)
+{
+	json_t *r;
+	int rc;
 
-/* The grammar: `mtactl help` prints it (lines fit 80 columns). */
+	if ((r = mtactl_call(m, json_pack("{s:s, s:s}", "cmd", "user.remove", "name",
+	    m->pos[0]), &rc)) == NULL)
+		return rc;
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static int
+mtactl_user_list(struct mtactl *m)
+{
+	json_t *r, *u, *d, *dom;
+	size_t i, k;
+	int rc;
+
+	if ((r = mtactl_call(m, json_pack("{s:s}", "cmd", "user.list"), &rc)) == NULL)
+		return rc;
+	if (m->json)
+		return mtactl_json_out(r);
+	printf("%-24s %-20s %s\n", "USER", "CREATED", "SENDER DOMAINS");
+	json_array_foreach(r, i, u) {
+		printf("%-24s %-20s ", json_string_value(json_object_get(u, "name")),
+		    json_string_value(json_object_get(u, "created_at")));
+		if (!json_is_array(d = json_object_get(u, "domains")))
+			fputs("(any)", stdout);
+		json_array_foreach(d, k, dom) {
+			char name[LIM_DOMAIN * 2];
+
+			mtactl_addr(json_string_value(dom), name, sizeof name);
+			printf("%s%s", k ? "," : "", name);
+		}
+		putchar('\n');
+	}
+	json_decref(r);
+	return EXIT_OK;
+}
+
+static int
+mtactl_reload(struct mtactl *m)
+{
+	json_t *r;
+	int rc;
+
+	if ((r = mtactl_call(m, json_pack("{s:s}", "cmd", "reload"), &rc)) == NULL)
+		return rc;
+	if (m->json)
+		return mtactl_json_out(r);
+	printf("reloaded: %s\n", json_string_value(json_object_get(r, "message")));
+	json_decref(r);
+	return EXIT_OK;
+}
+
+/* An event as the log writes it: "at id event=... key=value ...". */
+static void
+mtactl_event_line(json_t *ev)
+{
+	const char *key;
+	json_t *v;
+
+	printf("%s %s event=%s", json_string_value(json_object_get(ev, "at")) ?
+	    json_string_value(json_object_get(ev, "at")) : "-",
+	    json_string_value(json_object_get(ev, "id")) ?
+	    json_string_value(json_object_get(ev, "id")) : "-",
+	    json_string_value(json_object_get(ev, "event")));
+	json_object_foreach(ev, key, v) {
+		const char *s = json_string_value(v);
+
+		if (s == NULL || !strcmp(key, "at") || !strcmp(key, "id") || !strcmp(key, "event"))
+			continue;
+		if (*s && strpbrk(s, " \"\\") == NULL)
+			printf(" %s=%s", key, s);
+		else
+			printf(" %s=\"%s\"", key, s);
+	}
+	putchar('\n');
+}
+
+/* Stream events until the daemon goes or we are stopped. */
+static int
+mtactl_monitor(struct mtactl *m)
+{
+	json_t *r, *ev;
+	int rc;
+
+	if ((r = mtactl_call(m, json_pack("{s:s}", "cmd", "monitor"), &rc)) == NULL)
+		return rc;
+	json_decref(r);
+	while ((ev = mtactl_read(m, -1)) != NULL) {
+		if (m->json) {
+			json_dumpf(ev, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+			putchar('\n');
+		} else {
+			mtactl_event_line(ev);
+		}
+		fflush(stdout);
+		json_decref(ev);
+	}
+	fprintf(stderr, "mtactl: mtad went away\n");
+	return EXIT_DOWN;
+}
+
+static int
+mtactl_send(struct mtactl *m)
+{
+	(void)m;
+	return EXIT_USAGE;	/* replaced in main(): `send` runs sendmail_main */
+}
+
+static int mtactl_help(struct mtactl *m);
+static int mtactl_completion(struct mtactl *m);
+
+/* The grammar.  `mtactl help` prints it; lines fit 80 columns. */
 static const struct mtactl_cmd mtactl_cmds[] = {
-	{ "user add", "NAME [--domains D,...]", "add an AUTH user (password: tty or stdin)",
-	    1, 3, mtactl_user_add },
-	{ "user passwd", "NAME", "change a user's password (tty or stdin)", 1, 1,
-	    mtactl_user_passwd },
-	{ "user remove", "NAME", "remove a user", 1, 1, mtactl_user_remove },
-	{ "user list", "", "users and their sender domains", 0, 0, mtactl_user_list },
-	{ "help", "", "this list", 0, 0, mtactl_help },
+	{ "status", "", "", "version, uptime, listeners, queue counts", 0, 0, mtactl_status },
+	{ "queue", "", "--state S --domain D --sender A --limit N",
+	    "waiting recipients", 0, 0, mtactl_queue },
+	{ "show", "ID", "", "a message: envelope, headers, attempts", 1, 1, mtactl_show },
+	{ "retry", "[ID]", "--domain D --all", "try now", 0, 1, mtactl_retry },
+	{ "hold", "[ID]", "--domain D", "stop delivering", 0, 1, mtactl_hold },
+	{ "release", "[ID]", "--domain D", "deliver held mail again", 0, 1, mtactl_release },
+	{ "purge", "[ID]", "--domain D --state S --older-than T",
+	    "delete, without a DSN", 0, 1, mtactl_purge },
+	{ "bounces", "", "--since T --domain D --limit N", "the bounce log", 0, 0,
+	    mtactl_bounces },
+	{ "stats", "", "--since T", "counts, per domain", 0, 0, mtactl_stats },
+	{ "user add", "NAME", "--domains D,...", "add an AUTH user", 1, 1, mtactl_user_add },
+	{ "user passwd", "NAME", "", "change a user's password", 1, 1, mtactl_user_passwd },
+	{ "user remove", "NAME", "", "remove a user", 1, 1, mtactl_user_remove },
+	{ "user list", "", "", "users and their sender domains", 0, 0, mtactl_user_list },
+	{ "reload", "", "", "reload the configuration", 0, 0, mtactl_reload },
+	{ "monitor", "", "", "follow events live", 0, 0, mtactl_monitor },
+	{ "send", "[RCPT...]", "-t -f A -F N -i", "sendmail for local programs", 0, 0,
+	    mtactl_send },
+	{ "help", "", "", "this list", 0, 0, mtactl_help },
+	{ "completion", "", "", "bash completion script", 0, 0, mtactl_completion },
 };
 
 #define MTACTL_NCMDS (sizeof mtactl_cmds / sizeof mtactl_cmds[0])
 
 static int
-mtactl_help(struct mtactl *m, int argc, char **argv)
+mtactl_help(struct mtactl *m)
 {
 	size_t i;
 
 	(void)m;
-	(void)argc;
-	(void)argv;
-	printf("usage: mtactl [-f FILE] [--json] COMMAND\n\n");
+	printf("usage: mtactl [-f FILE] [--json] COMMAND ...\n\n");
 	for (i = 0; i < MTACTL_NCMDS; i++) {
-		char left[64];
+		char left[80];
 
-		(void)str_fmt(left, sizeof left, "%s %s", mtactl_cmds[i].words, mtactl_cmds[i].args);
-		printf("  %-32s %s\n", left, mtactl_cmds[i].help);
+		(void)str_fmt(left, sizeof left, "%s %s %s", mtactl_cmds[i].words,
+		    mtactl_cmds[i].args, mtactl_cmds[i].opts);
+		if (strlen(left) > 40)
+			printf("  %s\n  %-40s %s\n", left, "", mtactl_cmds[i].help);
+		else
+			printf("  %-40s %s\n", left, mtactl_cmds[i].help);
 	}
-	printf("\nexit: 0 ok, 1 error, 2 usage, 3 daemon not reachable\n");
-	return EX_MTACTL_OK;
+	printf("\nT: a duration (30m, 6h, 2d).  exit: 0 ok, 1 error, 2 usage, "
+	    "3 mtad not reachable\n");
+	return EXIT_OK;
 }
 
-/* The command whose words begin argv; *nwords gets how many it took. */
+/* The first word of a command, and whether `words` has a second. */
+static size_t
+mtactl_first(const char *words, char *out, size_t size)
+{
+	size_t n = strcspn(words, " ");
+
+	(void)str_fmt(out, size, "%.*s", (int)n, words);
+	return n;
+}
+
+/* bash completion, from the table (contrib/mtactl.bash is its output). */
+static int
+mtactl_completion(struct mtactl *m)
+{
+	char first[32], seen[512] = "";
+	size_t i, j;
+
+	(void)m;
+	printf("# bash completion for mtactl -- generated by `mtactl completion` from its\n"
+	    "# command table; do not edit (make completion).\n_mtactl()\n{\n"
+	    "\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd= i\n"
+	    "\tfor ((i = 1; i < COMP_CWORD; i++)); do\n\t\tcase ${COMP_WORDS[i]} in\n"
+	    "\t\t-f) ((i++)) ;;\n\t\t-*) ;;\n\t\t*) cmd=\"$cmd ${COMP_WORDS[i]}\" ;;\n"
+	    "\t\tesac\n\tdone\n\tcmd=${cmd# }\n\tcase $prev in\n"
+	    "\t--state) COMPREPLY=($(compgen -W \"queued deferred held sending\" -- \"$cur\"));"
+	    " return ;;\n\t-f) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n\tesac\n"
+	    "\tcase $cmd in\n\t\"\") COMPREPLY=($(compgen -W \"-f --json");
+	for (i = 0; i < MTACTL_NCMDS; i++) {
+		mtactl_first(mtactl_cmds[i].words, first, sizeof first);
+		if (strstr(seen, first) == NULL) {
+			printf(" %s", first);
+			(void)str_fmt(seen + strlen(seen), sizeof seen - strlen(seen), " %s ", first);
+		}
+	}
+	printf("\" -- \"$cur\")) ;;\n");
+	for (i = 0; i < MTACTL_NCMDS; i++) {	/* second words: "user" -> add ... */
+		size_t n = mtactl_first(mtactl_cmds[i].words, first, sizeof first);
+
+		if (mtactl_cmds[i].words[n] == '\0' || (i > 0 &&
+		    strncmp(mtactl_cmds[i - 1].words, first, n) == 0))
+			continue;
+		printf("\t%s) COMPREPLY=($(compgen -W \"", first);
+		for (j = i; j < MTACTL_NCMDS && strncmp(mtactl_cmds[j].words, first, n) == 0; j++)
+			printf("%s%s", j > i ? " " : "", mtactl_cmds[j].words + n + 1);
+		printf("\" -- \"$cur\")) ;;\n");
+	}
+	for (i = 0; i < MTACTL_NCMDS; i++)
+		if (mtactl_cmds[i].opts[0] != '\0')
+			printf("\t\"%s\"*) COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")) ;;\n",
+			    mtactl_cmds[i].words, mtactl_cmds[i].opts);
+	printf("\tesac\n}\ncomplete -F _mtactl mtactl\n");
+	return EXIT_OK;
+}
+
+/* The command whose words begin argv; *nwords: how many it took. */
 static const struct mtactl_cmd *
 mtactl_find(int argc, char **argv, int *nwords)
 {
@@ -393,6 +1010,43 @@ mtactl_find(int argc, char **argv, int *nwords)
 	return NULL;
 }
 
+/* Positional arguments and the options the entry allows ("--x V": one
+ * that takes a value is followed by an upper-case word in c->opts). */
+static int
+mtactl_parse(struct mtactl *m, const struct mtactl_cmd *c, int argc, char **argv)
+{
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		const char *at;
+		size_t n;
+
+		if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0') {
+			if (m->npos == (int)(sizeof m->pos / sizeof m->pos[0]))
+				return mtactl_usage("too many arguments");
+			m->pos[m->npos++] = argv[i];
+			continue;
+		}
+		n = strlen(argv[i]);
+		for (at = strstr(c->opts, argv[i]); at && at[n] != ' ' && at[n] != '\0';
+		    at = strstr(at + 1, argv[i]))
+			;
+		if (at == NULL || m->nopts == MTACTL_MAX_OPTS)
+			return mtactl_usage("%s: no option %s", c->words, argv[i]);
+		m->optname[m->nopts] = argv[i] + 2;
+		m->optval[m->nopts] = "";
+		if (at[n] == ' ' && at[n + 1] >= 'A' && at[n + 1] <= 'Z') {
+			if (++i == argc)
+				return mtactl_usage("%s needs a value", argv[i - 1]);
+			m->optval[m->nopts] = argv[i];
+		}
+		m->nopts++;
+	}
+	if (m->npos < c->min_pos || m->npos > c->max_pos)
+		return mtactl_usage("%s %s %s", c->words, c->args, c->opts);
+	return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -400,31 +1054,38 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mtactl m = { getenv("MTAD_CONF"), 0, NULL, NULL };
+	struct mtactl m = { getenv("MTAD_CONF"), 0, NULL, -1, { NULL, 0, 0, 0 }, { NULL },
+		0, { NULL }, { NULL }, 0 };
+	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	const struct mtactl_cmd *c;
 	int opt, nwords, rc;
 
-	log_set_fd(-1);		/* queue.c's notices are the daemon's business */
+	if (strcmp(base, "sendmail") == 0)
+		return sendmail_main(argc, argv, NULL);
+	log_set_fd(-1);
+	buf_init(&m.in, 2 * LIM_CONTROL_OUTPUT);
 	while ((opt = getopt_long(argc, argv, "+f:jh", opts, NULL)) != -1) {
 		if (opt == 'f')
 			m.conf_path = optarg;
 		else if (opt == 'j')
 			m.json = 1;
 		else
-			return opt == 'h' ? mtactl_help(&m, 0, NULL) : EX_MTACTL_USAGE;
+			return opt == 'h' ? mtactl_help(&m) : EXIT_USAGE;
 	}
 	if (m.conf_path == NULL || *m.conf_path == '\0')
 		m.conf_path = CONF_DEFAULT_PATH;
-	argc -= optind;
-	argv += optind;
-	if (argc == 0)
+	if (optind == argc)
 		return mtactl_usage("no command");
-	if ((c = mtactl_find(argc, argv, &nwords)) == NULL)
-		return mtactl_usage("unknown command \"%s\"", argv[0]);
-	if (argc - nwords < c->min_args || argc - nwords > c->max_args)
-		return mtactl_usage("%s %s", c->words, c->args);
-	rc = c->fn(&m, argc - nwords, argv + nwords);
-	queue_close(m.q);
+	if (strcmp(argv[optind], "send") == 0)
+		return sendmail_main(argc - optind, argv + optind, m.conf_path);
+	if ((c = mtactl_find(argc - optind, argv + optind, &nwords)) == NULL)
+		return mtactl_usage("unknown command \"%s\"", argv[optind]);
+	rc = mtactl_parse(&m, c, argc - optind - nwords, argv + optind + nwords);
+	if (rc == EXIT_OK)
+		rc = c->fn(&m);
+	if (m.fd >= 0)
+		close(m.fd);
+	buf_free(&m.in);
 	conf_unref(m.conf);
 	return rc;
 }

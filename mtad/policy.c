@@ -89,7 +89,8 @@ void
 policy_mail(const struct policy_client *pc, const struct addr *sender,
     struct policy_verdict *v)
 {
-	if (pc->listener != LISTEN_SMTP && !pc->authenticated) {
+	if ((pc->listener == LISTEN_SUBMISSION || pc->listener == LISTEN_SUBMISSIONS) &&
+	    !pc->authenticated) {
 		policy_refuse(v, 530, "530 5.7.0 Authentication required");
 		return;
 	}
@@ -158,7 +159,7 @@ policy_rcpt(const struct policy_client *pc, const struct addr *rcpt,
     struct policy_verdict *v)
 {
 	(void)rcpt;
-	if (pc->trusted || pc->authenticated) {
+	if (pc->trusted || pc->authenticated || pc->listener == LISTEN_LOCAL) {
 		policy_accept(v);
 		return;
 	}

@@ -1,7 +1,9 @@
 /*
  * policy.h -- who may send what through this relay.  Pure decisions:
  *
- *   - clients in `trusted` networks may relay to any domain;
+ *   - clients in `trusted` networks may relay to any domain, and so may
+ *     local users on the sendmail socket (LISTEN_LOCAL: the kernel vouches
+ *     for who they are; smtp_server fixes their envelope sender);
  *   - on submission listeners, MAIL needs AUTH first (530);
  *   - anyone else gets "550 5.7.1 Relay access denied" at RCPT, because
  *     this relay has no local domains of its own.

@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 #include "str.h"
 #include "xalloc.h"
@@ -572,6 +573,9 @@ queue_message_free(struct queue_message *m)
 	free(m->sender);
 	free(m->body);
 	free(m->envid);
+	free(m->client_addr);
+	free(m->helo);
+	free(m->auth_user);
 	memset(m, 0, sizeof *m);
 }
 
@@ -760,4 +764,370 @@ queue_users(struct queue *q, void (*cb)(void *ctx, const struct queue_user *u), 
 	sqlite3_reset(st);
 	explicit_bzero(&u, sizeof u);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- the admin's view ---- */
+
+/* The WHERE clause of a selection (recipients r JOIN messages m); binds
+ * follow in the same order (queue_select_bind). */
+static void
+queue_select_where(const struct queue_select *s, struct buf *sql)
+{
+	(void)buf_puts(sql, " WHERE r.state IN ('queued', 'deferred', 'held', 'sending')");
+	if (s->state)
+		(void)buf_puts(sql, " AND r.state = ?");
+	if (s->domain)
+		(void)buf_puts(sql, " AND r.domain = ?");
+	if (s->queue_id)
+		(void)buf_puts(sql, " AND m.queue_id = ?");
+	if (s->sender)
+		(void)buf_puts(sql, " AND m.sender = ?");
+	if (s->older_than)
+		(void)buf_puts(sql, " AND m.received_at < ?");
+}
+
+static int
+queue_select_bind(sqlite3_stmt *st, const struct queue_select *s, int i)
+{
+	if (s->state)
+		queue_bind_text(st, i++, s->state);
+	if (s->domain)
+		queue_bind_text(st, i++, s->domain);
+	if (s->queue_id)
+		queue_bind_text(st, i++, s->queue_id);
+	if (s->sender)
+		queue_bind_text(st, i++, s->sender);
+	if (s->older_than)
+		sqlite3_bind_int64(st, i++, (sqlite3_int64)s->older_than);
+	return i;
+}
+
+/* Prepare a one-off statement: `head` + the selection's WHERE + `tail`;
+ * the selection's values are bound from index `first` (head's own "?"s
+ * come before them); *next_bind is the index after them. */
+static sqlite3_stmt *
+queue_select_prepare(struct queue *q, const char *head, const struct queue_select *s,
+    const char *tail, int first, int *next_bind)
+{
+	struct buf sql;
+	sqlite3_stmt *st = NULL;
+
+	buf_init(&sql, 8192);
+	(void)buf_puts(&sql, head);
+	queue_select_where(s, &sql);
+	(void)buf_puts(&sql, tail);
+	if (sqlite3_prepare_v2(q->db, sql.data, -1, &st, NULL) != SQLITE_OK)
+		st = NULL;
+	buf_free(&sql);
+	if (st != NULL)
+		*next_bind = queue_select_bind(st, s, first);
+	return st;
+}
+
+#define QUEUE_ROW_COLS "SELECT r.id, m.queue_id, m.sender, r.address, r.domain, r.state," \
+	" r.attempts, r.next_attempt, m.received_at, r.last_code, r.last_reply, r.last_mx," \
+	" m.size FROM recipients r JOIN messages m ON m.id = r.message_id"
+
+static void
+queue_row_read(sqlite3_stmt *st, struct queue_row *r)
+{
+	r->rcpt_id = sqlite3_column_int64(st, 0);
+	r->queue_id = (const char *)sqlite3_column_text(st, 1);
+	r->sender = (const char *)sqlite3_column_text(st, 2);
+	r->recipient = (const char *)sqlite3_column_text(st, 3);
+	r->domain = (const char *)sqlite3_column_text(st, 4);
+	r->state = (const char *)sqlite3_column_text(st, 5);
+	r->attempts = sqlite3_column_int(st, 6);
+	r->next_attempt = (time_t)sqlite3_column_int64(st, 7);
+	r->received_at = (time_t)sqlite3_column_int64(st, 8);
+	r->last_code = sqlite3_column_int(st, 9);
+	r->last_reply = (const char *)sqlite3_column_text(st, 10);
+	r->last_mx = (const char *)sqlite3_column_text(st, 11);
+	r->size = sqlite3_column_int64(st, 12);
+}
+
+static int
+queue_rows(sqlite3_stmt *st, void (*cb)(void *ctx, const struct queue_row *r), void *ctx)
+{
+	struct queue_row r;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		queue_row_read(st, &r);
+		cb(ctx, &r);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+queue_list(struct queue *q, const struct queue_select *s,
+    void (*cb)(void *ctx, const struct queue_row *r), void *ctx)
+{
+	int i;
+	sqlite3_stmt *st = queue_select_prepare(q, QUEUE_ROW_COLS, s,
+	    " AND r.id > ? ORDER BY r.id LIMIT ?", 1, &i);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, i++, s->after);
+	sqlite3_bind_int(st, i, s->limit > 0 ? s->limit : 100);
+	return queue_rows(st, cb, ctx);
+}
+
+int
+queue_rcpts_of(struct queue *q, const char *queue_id,
+    void (*cb)(void *ctx, const struct queue_row *r), void *ctx)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(q->db, QUEUE_ROW_COLS " WHERE m.queue_id = ? ORDER BY r.id",
+	    -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	queue_bind_text(st, 1, queue_id);
+	return queue_rows(st, cb, ctx);
+}
+
+int
+queue_events_of(struct queue *q, const char *queue_id,
+    void (*cb)(void *ctx, const struct queue_event_row *e), void *ctx)
+{
+	sqlite3_stmt *st;
+	struct queue_event_row e;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT at, recipient, kind, code, reply, remote, tls"
+	    " FROM events WHERE queue_id = ? ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	queue_bind_text(st, 1, queue_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		e.at = (time_t)sqlite3_column_int64(st, 0);
+		e.recipient = (const char *)sqlite3_column_text(st, 1);
+		e.kind = (const char *)sqlite3_column_text(st, 2);
+		e.code = sqlite3_column_int(st, 3);
+		e.reply = (const char *)sqlite3_column_text(st, 4);
+		e.remote = (const char *)sqlite3_column_text(st, 5);
+		e.tls = (const char *)sqlite3_column_text(st, 6);
+		cb(ctx, &e);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+queue_load_qid(struct queue *q, const char *queue_id, struct queue_message *m)
+{
+	sqlite3_stmt *st;
+	long long id = -1;
+	int rc;
+
+	char *client = NULL, *helo = NULL, *user = NULL;
+
+	memset(m, 0, sizeof *m);
+	if (sqlite3_prepare_v2(q->db, "SELECT id, client_addr, helo, auth_user FROM messages "
+	    "WHERE queue_id = ?", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	queue_bind_text(st, 1, queue_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, 0);
+		client = queue_col_strdup(st, 1);
+		helo = queue_col_strdup(st, 2);
+		user = queue_col_strdup(st, 3);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW && (rc = queue_load(q, id, m)) == 0) {
+		m->client_addr = client;
+		m->helo = helo;
+		m->auth_user = user;
+		return 0;
+	}
+	free(client);
+	free(helo);
+	free(user);
+	return rc == SQLITE_DONE || rc == 1 ? 1 : -1;
+}
+
+int
+queue_counts(struct queue *q, long long counts[4])
+{
+	static const char *names[] = { "queued", "deferred", "held", "sending" };
+	sqlite3_stmt *st;
+	int rc, i;
+
+	memset(counts, 0, 4 * sizeof *counts);
+	if (sqlite3_prepare_v2(q->db, "SELECT state, count(*) FROM recipients GROUP BY state",
+	    -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (i = 0; i < 4; i++)
+			if (strcmp((const char *)sqlite3_column_text(st, 0), names[i]) == 0)
+				counts[i] = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- the admin's commands (writer) ---- */
+
+/* Run a one-off UPDATE/DELETE of selected recipients: `head` ... WHERE id
+ * IN (the selection, restricted by `extra`).  Each "?" of head is `now`.
+ * Rows changed, or -1. */
+static long long
+queue_select_change(struct queue *q, const char *head, const struct queue_select *s,
+    const char *extra, time_t now)
+{
+	char tail[256];
+	sqlite3_stmt *st;
+	int i, k, nnow = 0, rc;
+	const char *p;
+
+	for (p = head; (p = strchr(p, '?')) != NULL; p++)
+		nnow++;
+	if (str_fmt(tail, sizeof tail, "%s)", extra) < 0 ||
+	    (st = queue_select_prepare(q, head, s, tail, nnow + 1, &i)) == NULL)
+		return -1;
+	for (k = 1; k <= nnow; k++)
+		sqlite3_bind_int64(st, k, (sqlite3_int64)now);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? (long long)sqlite3_changes(q->db) : -1;
+}
+
+/* The distinct domains of the selection, restricted by `extra`. */
+static int
+queue_select_domains(struct queue *q, const struct queue_select *s, const char *extra,
+    void (*cb)(void *ctx, const char *domain), void *ctx)
+{
+	sqlite3_stmt *st;
+	int i, rc;
+
+	st = queue_select_prepare(q, "SELECT DISTINCT r.domain FROM recipients r JOIN messages m"
+	    " ON m.id = r.message_id", s, extra, 1, &i);
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cb(ctx, (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+#define QUEUE_SEL_IDS " WHERE id IN (SELECT r.id FROM recipients r JOIN messages m" \
+	" ON m.id = r.message_id"
+
+long long
+queue_retry(struct queue *q, const struct queue_select *s, time_t now,
+    void (*domain_cb)(void *ctx, const char *domain), void *ctx)
+{
+	const char *which = " AND r.state IN ('queued', 'deferred')";
+
+	if (queue_select_domains(q, s, which, domain_cb, ctx) < 0)
+		return -1;
+	return queue_select_change(q, "UPDATE recipients SET next_attempt = ?,"
+	    " updated_at = ?" QUEUE_SEL_IDS, s, which, now);
+}
+
+long long
+queue_hold(struct queue *q, const struct queue_select *s, time_t now)
+{
+	return queue_select_change(q, "UPDATE recipients SET state = 'held', updated_at = ?"
+	    QUEUE_SEL_IDS, s, " AND r.state IN ('queued', 'deferred')", now);
+}
+
+long long
+queue_unhold(struct queue *q, const struct queue_select *s, time_t now,
+    void (*domain_cb)(void *ctx, const char *domain), void *ctx)
+{
+	const char *which = " AND r.state = 'held'";
+
+	if (queue_select_domains(q, s, which, domain_cb, ctx) < 0)
+		return -1;
+	return queue_select_change(q, "UPDATE recipients SET state = 'queued',"
+	    " next_attempt = ?, updated_at = ?" QUEUE_SEL_IDS, s, which, now);
+}
+
+long long
+queue_purge(struct queue *q, const struct queue_select *s, time_t now, const char *who)
+{
+	char why[256];
+	long long n = queue_select_change(q, "DELETE FROM recipients" QUEUE_SEL_IDS, s,
+	    " AND r.state <> 'sending'", now);
+
+	if (n < 0 || queue_exec(q, "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM"
+	    " recipients WHERE message_id = messages.id)", why, sizeof why) < 0)
+		return -1;
+	(void)str_fmt(why, sizeof why, "%lld recipients purged by %s", n, who);
+	if (n > 0 && queue_insert_event(q, now, s->queue_id, NULL, "purged", 0, why, NULL,
+	    NULL) != QUEUE_OK)
+		return -1;
+	return n;
+}
+
+int
+queue_bounces(struct queue *q, time_t since, const char *domain, int limit,
+    void (*cb)(void *ctx, const struct queue_bounce_row *b), void *ctx)
+{
+	sqlite3_stmt *st;
+	struct queue_bounce_row b;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT at, queue_id, sender, recipient, remote, code,"
+	    " enhanced, reply, class FROM bounces WHERE at >= ?1 AND (?2 IS NULL OR"
+	    " lower(substr(recipient, instr(recipient, '@') + 1)) = ?2)"
+	    " ORDER BY id DESC LIMIT ?3", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
+	queue_bind_text(st, 2, domain);
+	sqlite3_bind_int(st, 3, limit > 0 ? limit : 100);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		b.at = (time_t)sqlite3_column_int64(st, 0);
+		b.queue_id = (const char *)sqlite3_column_text(st, 1);
+		b.sender = (const char *)sqlite3_column_text(st, 2);
+		b.recipient = (const char *)sqlite3_column_text(st, 3);
+		b.remote = (const char *)sqlite3_column_text(st, 4);
+		b.code = sqlite3_column_int(st, 5);
+		b.enhanced = (const char *)sqlite3_column_text(st, 6);
+		b.reply = (const char *)sqlite3_column_text(st, 7);
+		b.class = (const char *)sqlite3_column_text(st, 8);
+		cb(ctx, &b);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* One statement of queue_stats: rows of (domain or NULL, kind, count). */
+static int
+queue_stats_query(struct queue *q, const char *sql, time_t since,
+    void (*cb)(void *ctx, const char *domain, const char *kind, long long n), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_bind_parameter_count(st) > 0)
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cb(ctx, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+queue_stats(struct queue *q, time_t since,
+    void (*cb)(void *ctx, const char *domain, const char *kind, long long n), void *ctx)
+{
+	static const char *const sql[] = {
+		"SELECT NULL, kind, count(*) FROM events WHERE at >= ? GROUP BY kind",
+		"SELECT lower(substr(recipient, instr(recipient, '@') + 1)), kind, count(*)"
+		    " FROM events WHERE at >= ? AND recipient IS NOT NULL AND kind IN"
+		    " ('delivered', 'deferred', 'bounced', 'expired') GROUP BY 1, 2",
+		"SELECT domain, 'queued', count(*) FROM recipients WHERE state IN"
+		    " ('queued', 'deferred', 'held', 'sending') GROUP BY domain",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof sql / sizeof sql[0]; i++)
+		if (queue_stats_query(q, sql[i], since, cb, ctx) < 0)
+			return -1;
+	return 0;
 }

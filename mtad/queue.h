@@ -103,6 +103,8 @@ struct queue_message {
 	int body_8bit, smtputf8;
 	char dsn_ret[8];		/* "", "FULL", "HDRS" */
 	char *envid;			/* or NULL */
+	/* only from queue_load_qid: where it came from (NULL: unknown) */
+	char *client_addr, *helo, *auth_user;
 };
 
 /* Load message `id`: 0, 1 when it is gone, -1 on error. */
@@ -160,6 +162,81 @@ int queue_user_passwd(struct queue *q, const char *name, const char *hash, time_
 int queue_user_remove(struct queue *q, const char *name);
 /* Every user, by name: cb(ctx, user).  0 or -1. */
 int queue_users(struct queue *q, void (*cb)(void *ctx, const struct queue_user *u), void *ctx);
+
+/* ---- the admin's view (control socket) ---- */
+
+/* Which recipients a listing or a command is about; NULL/0 = any.  Only
+ * recipients still waiting (queued, deferred, held, sending) are seen. */
+struct queue_select {
+	const char *queue_id;
+	const char *domain;		/* A-labels */
+	const char *sender;
+	const char *state;		/* one of the waiting states */
+	time_t older_than;		/* received before this time */
+	long long after;		/* listing cursor: recipients.id */
+	int limit;			/* listing page size */
+};
+
+/* One waiting recipient with its message, for listings.  Strings belong
+ * to the query and live during the callback only. */
+struct queue_row {
+	long long rcpt_id;
+	const char *queue_id, *sender, *recipient, *domain, *state;
+	int attempts, last_code;
+	time_t next_attempt, received_at;
+	const char *last_reply, *last_mx;
+	long long size;
+};
+
+/* Page through waiting recipients in recipients.id order.  0 or -1. */
+int queue_list(struct queue *q, const struct queue_select *s,
+    void (*cb)(void *ctx, const struct queue_row *r), void *ctx);
+/* Recipients of one message (any state), then its events in order. */
+int queue_rcpts_of(struct queue *q, const char *queue_id,
+    void (*cb)(void *ctx, const struct queue_row *r), void *ctx);
+struct queue_event_row {
+	time_t at;
+	const char *recipient, *kind, *reply, *remote, *tls;
+	int code;
+};
+int queue_events_of(struct queue *q, const char *queue_id,
+    void (*cb)(void *ctx, const struct queue_event_row *e), void *ctx);
+/* The message with this queue ID: 0 (loaded), 1 gone, -1 error. */
+int queue_load_qid(struct queue *q, const char *queue_id, struct queue_message *m);
+
+/* Counts of waiting recipients by state (queued, deferred, held, sending). */
+int queue_counts(struct queue *q, long long counts[4]);
+
+/* The writer's side of the admin commands, on the selected waiting
+ * recipients ('sending' ones, in flight, are never touched).  Each
+ * returns how many recipients changed, or -1; `domain_cb` hears each
+ * domain that now has due recipients (tell the scheduler). */
+long long queue_retry(struct queue *q, const struct queue_select *s, time_t now,
+    void (*domain_cb)(void *ctx, const char *domain), void *ctx);
+long long queue_hold(struct queue *q, const struct queue_select *s, time_t now);
+long long queue_unhold(struct queue *q, const struct queue_select *s, time_t now,
+    void (*domain_cb)(void *ctx, const char *domain), void *ctx);
+/* Remove recipients without a DSN, and messages left with none; an
+ * events row says who did it. */
+long long queue_purge(struct queue *q, const struct queue_select *s, time_t now,
+    const char *who);
+
+struct queue_bounce_row {
+	time_t at;
+	const char *queue_id, *sender, *recipient, *remote, *enhanced, *reply, *class;
+	int code;
+};
+/* Bounces since `since` (0: all), optionally of one recipient domain,
+ * newest first, at most `limit`. */
+int queue_bounces(struct queue *q, time_t since, const char *domain, int limit,
+    void (*cb)(void *ctx, const struct queue_bounce_row *b), void *ctx);
+
+/* Events since `since` (0: all) counted by kind (received, delivered,
+ * deferred, bounced, expired...): cb(ctx, NULL, kind, n) for the totals,
+ * then cb(ctx, domain, kind, n) per recipient domain; then the waiting
+ * recipients now: cb(ctx, domain, "queued", n) per domain.  0 or -1. */
+int queue_stats(struct queue *q, time_t since,
+    void (*cb)(void *ctx, const char *domain, const char *kind, long long n), void *ctx);
 
 /* The last SQLite error text of this connection. */
 const char *queue_errmsg(struct queue *q);

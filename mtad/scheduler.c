@@ -579,6 +579,21 @@ sched_notify(const char *domain)
 }
 
 void
+sched_info(unsigned *claimed, unsigned *connections)
+{
+	size_t b;
+	struct sched_dest *d;
+
+	pthread_mutex_lock(&sc.lock);
+	*claimed = sc.claimed;
+	*connections = 0;
+	for (b = 0; b < SCHED_BUCKETS; b++)
+		for (d = sc.dests[b]; d != NULL; d = d->hnext)
+			*connections += d->conns;
+	pthread_mutex_unlock(&sc.lock);
+}
+
+void
 sched_wake(void)
 {
 	pthread_mutex_lock(&sc.lock);

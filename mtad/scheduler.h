@@ -75,6 +75,8 @@ void sched_free(void);
 void sched_notify(const char *domain);
 /* Look again now (the configuration changed). */
 void sched_wake(void);
+/* What is in flight: recipients claimed, connections open. */
+void sched_info(unsigned *claimed, unsigned *connections);
 
 /* Workers: block until a job (NULL: stop).  Units are then theirs. */
 struct sched_job *sched_take(void);

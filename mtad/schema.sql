@@ -90,3 +90,8 @@ CREATE TABLE users (
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 );
+
+-- migration 4
+-- mtactl queue --sender, and per-message history for mtactl show.
+CREATE INDEX messages_sender ON messages (sender);
+CREATE INDEX messages_received ON messages (received_at);

@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "policy.h"
 #include "queue.h"
+#include "rate.h"
 #include "scheduler.h"
 #include "smtp_server.h"
 #include "str.h"
@@ -38,6 +40,10 @@ struct session {
 	enum listen_kind kind;
 	struct conf *conf;
 	int trusted;
+	/* the local listener: the caller's uid and login name (SO_PEERCRED) */
+	uid_t uid;
+	char user[LIM_LOCAL_USER + 1];	/* "" when it has none we accept */
+	int local_free;			/* may choose its envelope sender */
 	int shutdown_seen;
 	time_t grace_end;		/* when shutdown_seen inside DATA */
 	struct tls *tls;		/* after STARTTLS, or implicit TLS */
@@ -49,11 +55,13 @@ static struct {
 	pthread_cond_t gone;
 	int count;
 	int shutdown_pipe[2];		/* readable once shutdown began */
-} sess = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, { -1, -1 } };
+	struct rate *local_rate;	/* messages per local uid */
+} sess = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, { -1, -1 }, NULL };
 
 int
 session_init(void)
 {
+	sess.local_rate = rate_new(LIM_RATE_KEYS);
 	return pipe2(sess.shutdown_pipe, O_CLOEXEC | O_NONBLOCK);
 }
 
@@ -78,6 +86,33 @@ session_mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec;
+}
+
+/* A local user's message rate (`local_rate`); root is not limited. */
+static int
+session_mail_allowed(void *ctx, char *reply, size_t size)
+{
+	struct session *ss = ctx;
+	struct timespec ts;
+	struct logline l;
+	unsigned wait;
+
+	if (ss->uid == 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	wait = rate_take(sess.local_rate, (unsigned long)ss->uid, ss->conf->local_rate,
+	    ss->conf->local_rate_period, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+	if (wait == 0)
+		return 0;
+	(void)str_fmt(reply, size, "450 4.7.1 Error: too much mail from uid %lu (%u/%s), try "
+	    "again in %us", (unsigned long)ss->uid, ss->conf->local_rate,
+	    ss->conf->local_rate_period == 60 ? "m" : "h", wait);
+	log_begin(&l, ss->id, "rate_limited");
+	log_num(&l, "uid", (long long)ss->uid);
+	log_str(&l, "user", ss->user);
+	log_num(&l, "wait", wait);
+	log_end(&l);
+	return -1;
 }
 
 /* Send everything queued in the engine's output; -1 if the peer is gone. */
@@ -221,6 +256,8 @@ session_store(struct session *ss, struct smtp_server *srv)
 	log_str(&l, "client", ss->peer);
 	if (m.auth_user)
 		log_str(&l, "user", m.auth_user);
+	else if (ss->kind == LISTEN_LOCAL)
+		log_str(&l, "user", ss->user);
 	if (m.tls)
 		log_str(&l, "tls", m.tls);
 	if (rc != QUEUE_OK)
@@ -366,7 +403,10 @@ session_main(void *arg)
 		.max_message_size = ss->conf->max_message_size,
 		.max_recipients = ss->conf->max_recipients,
 		.max_errors = ss->conf->max_errors,
-		.ctx = ss, .new_queue_id = session_new_id, .now = session_now,
+		.local_uid = (unsigned long)ss->uid, .local_user = ss->user[0] ? ss->user : NULL,
+		.local_free = ss->local_free,
+		.ctx = ss, .mail_allowed = ss->kind == LISTEN_LOCAL ? session_mail_allowed : NULL,
+		.new_queue_id = session_new_id, .now = session_now,
 	};
 	struct smtp_server *srv;
 	struct logline l;
@@ -375,11 +415,18 @@ session_main(void *arg)
 	(void)str_copy(env.client_addr, sizeof env.client_addr, ss->peer);
 	srv = smtp_server_new(&env);
 	log_begin(&l, ss->id, "connect");
-	log_fmt(&l, "client", "%s%s%s:%u", strchr(ss->peer, ':') ? "[" : "", ss->peer,
-	    strchr(ss->peer, ':') ? "]" : "", ss->port);
+	if (ss->kind == LISTEN_LOCAL)
+		log_str(&l, "client", ss->peer);
+	else
+		log_fmt(&l, "client", "%s%s%s:%u", strchr(ss->peer, ':') ? "[" : "", ss->peer,
+		    strchr(ss->peer, ':') ? "]" : "", ss->port);
 	log_str(&l, "listener", ss->listener);
 	log_str(&l, "kind", conf_listen_kind_name(ss->kind));
 	log_str(&l, "trusted", ss->trusted ? "yes" : "no");
+	if (ss->kind == LISTEN_LOCAL) {
+		log_num(&l, "uid", (long long)ss->uid);
+		log_str(&l, "user", ss->user);
+	}
 	log_end(&l);
 	session_loop(ss, srv);
 	session_log_end(ss, srv);
@@ -433,6 +480,43 @@ session_peer(struct session *ss, const struct sockaddr *sa)
 	}
 }
 
+/* A login name we can put in front of "@hostname": letters, digits and
+ * ._- (what useradd allows, less '$'). */
+static int
+session_user_ok(const char *name)
+{
+	size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-");
+
+	return n > 0 && name[n] == '\0' && n <= LIM_LOCAL_USER && name[0] != '.' &&
+	    name[n - 1] != '.' && strstr(name, "..") == NULL;
+}
+
+/* Who is on the other end of the local socket: the kernel says (the
+ * peer's uid at connect time), the password database names it. */
+static void
+session_local_peer(struct session *ss)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	struct passwd pw, *res = NULL;
+	char pwbuf[4096];
+	size_t i;
+
+	ss->uid = (uid_t)-1;
+	if (getsockopt(ss->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		ss->uid = cred.uid;
+	(void)str_fmt(ss->peer, sizeof ss->peer, "local:%lu", (unsigned long)ss->uid);
+	if (ss->uid == (uid_t)-1 ||
+	    getpwuid_r(ss->uid, &pw, pwbuf, sizeof pwbuf, &res) != 0 || res == NULL ||
+	    !session_user_ok(pw.pw_name))
+		return;		/* user stays "": the engine refuses MAIL */
+	(void)str_copy(ss->user, sizeof ss->user, pw.pw_name);
+	ss->local_free = ss->uid == 0 || ss->uid == geteuid();
+	for (i = 0; i < ss->conf->nlocal_trusted && !ss->local_free; i++)
+		ss->local_free = strcmp(ss->conf->local_trusted[i], ss->user) == 0;
+}
+
 static int
 session_spawn(struct session *ss)
 {
@@ -459,7 +543,10 @@ session_start(int fd, const struct sockaddr *peer, socklen_t peerlen,
 	ss->fd = fd;
 	ss->kind = kind;
 	ss->conf = conf_current();
-	session_peer(ss, peer);
+	if (kind == LISTEN_LOCAL)
+		session_local_peer(ss);
+	else
+		session_peer(ss, peer);
 	(void)str_copy(ss->listener, sizeof ss->listener, listener);
 	pthread_mutex_lock(&sess.lock);
 	if (!(full = sess.count >= (int)ss->conf->max_sessions))
@@ -471,7 +558,8 @@ session_start(int fd, const struct sockaddr *peer, socklen_t peerlen,
 	}
 	queue_new_id(ss->id, sizeof ss->id);
 	ss->trusted = policy_client_trusted(ss->conf, peer);
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (kind != LISTEN_LOCAL)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (session_spawn(ss) == 0)
 		return;
 	pthread_mutex_lock(&sess.lock);

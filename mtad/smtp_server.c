@@ -55,6 +55,8 @@ struct smtp_server {
 	int prev_crlf;			/* the previous data line ended in CRLF */
 	int in_header;			/* still in the header section */
 	unsigned hops;			/* Received: headers seen */
+	int seen_date, seen_msgid;	/* Date:, Message-ID: in the header */
+	size_t trace_len;		/* our Received: header's length */
 	/* TLS and AUTH */
 	int tls_active;
 	char tls_info[128];		/* "TLS1.3 TLS_AES_256_GCM_SHA384" */
@@ -401,6 +403,31 @@ smtp_path_start(char *arg, const char *prefix)
 	return arg;
 }
 
+/* A local caller without a login name is refused (its mail could not be
+ * answered or traced to anyone). */
+static void
+smtp_mail_local(const struct smtp_server *s, struct policy_verdict *v)
+{
+	if (s->env.local_user != NULL)
+		return;
+	v->code = 550;
+	(void)str_fmt(v->reply, sizeof v->reply, "550 5.7.1 Error: uid %lu has no user "
+	    "name", s->env.local_uid);
+}
+
+/* The envelope sender to keep: a local user not free to choose gets
+ * user@hostname whatever it asked for. */
+static char *
+smtp_mail_sender(const struct smtp_server *s, const struct addr *a)
+{
+	char m[LIM_LOCAL_USER + LIM_DOMAIN + 2];
+
+	if (s->env.listener == LISTEN_LOCAL && !s->env.local_free &&
+	    str_fmt(m, sizeof m, "%s@%s", s->env.local_user, s->env.hostname) == 0)
+		return xstrdup(m);
+	return xstrdup(a->mailbox);
+}
+
 static void
 smtp_cmd_mail(struct smtp_server *s, char *arg, int pending)
 {
@@ -431,12 +458,17 @@ smtp_cmd_mail(struct smtp_server *s, char *arg, int pending)
 		return;
 	}
 	policy_mail(&pc, &a, &v);
+	if (v.code == 0 && s->env.listener == LISTEN_LOCAL)
+		smtp_mail_local(s, &v);
+	if (v.code == 0 && s->env.mail_allowed != NULL &&
+	    s->env.mail_allowed(s->env.ctx, v.reply, sizeof v.reply) < 0)
+		v.code = 450;
 	if (v.code != 0) {
 		smtp_reply(s, "%s", v.reply);
 		smtp_log_reject(s, "MAIL", a.mailbox, v.reply);
 		return;
 	}
-	s->txn.sender = xstrdup(a.mailbox);
+	s->txn.sender = smtp_mail_sender(s, &a);
 	s->txn.body = mp.body;
 	s->txn.smtputf8 = mp.smtputf8;
 	s->txn.declared_size = mp.size;
@@ -573,9 +605,13 @@ smtp_received(struct smtp_server *s)
 	    t->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP",
 	    s->esmtp && s->tls_active ? "S" : "", s->esmtp && s->authenticated ? "A" : "");
 	smtp_date(t->received_at, date, sizeof date);
-	(void)buf_printf(&t->msg, "Received: from %s ([%s%s])\r\n\tby %s (mtad) with %s id %s",
-	    s->helo, v6 ? "IPv6:" : "", s->env.client_addr, s->env.hostname, proto,
-	    t->queue_id);
+	if (s->env.listener == LISTEN_LOCAL)	/* no network peer to name */
+		(void)buf_printf(&t->msg, "Received: by %s (mtad, from uid %lu)\r\n\twith %s "
+		    "id %s", s->env.hostname, s->env.local_uid, proto, t->queue_id);
+	else
+		(void)buf_printf(&t->msg, "Received: from %s ([%s%s])\r\n\tby %s (mtad) with "
+		    "%s id %s", s->helo, v6 ? "IPv6:" : "", s->env.client_addr,
+		    s->env.hostname, proto, t->queue_id);
 	if (t->nrcpts == 1)
 		(void)buf_printf(&t->msg, "\r\n\tfor <%s>", t->rcpts[0].mailbox);
 	if (s->tls_active) {
@@ -616,11 +652,13 @@ smtp_cmd_data(struct smtp_server *s, char *arg, int pending)
 	s->env.new_queue_id(s->env.ctx, s->txn.queue_id, sizeof s->txn.queue_id);
 	s->txn.received_at = s->env.now(s->env.ctx);
 	smtp_received(s);
+	s->trace_len = s->txn.msg.len;
 	s->state = SMTP_S_DATA;
 	s->bad = SMTP_BAD_NONE;
 	s->prev_crlf = 1;
 	s->in_header = 1;
 	s->hops = 0;
+	s->seen_date = s->seen_msgid = 0;
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -655,6 +693,31 @@ smtp_bad_reply(enum smtp_bad why)
 	return "554 5.6.0 Error: message refused";
 }
 
+/* A message submitted by a local or authenticated client gets the Date:
+ * and Message-ID: it lacks (RFC 6409 8.2, 8.3), right after our
+ * Received:.  -1 if that passes the size limit. */
+static int
+smtp_add_missing(struct smtp_server *s)
+{
+	struct smtp_txn *t = &s->txn;
+	char date[64], hdr[LIM_DOMAIN + LIM_QUEUE_ID + 96] = "";
+	size_t n = 0;
+
+	if (s->env.listener != LISTEN_LOCAL && !s->authenticated)
+		return 0;
+	if (!s->seen_date) {
+		smtp_date(t->received_at, date, sizeof date);
+		if (str_fmt(hdr, sizeof hdr, "Date: %s\r\n", date) < 0)
+			return -1;
+		n = strlen(hdr);
+	}
+	if (!s->seen_msgid && str_fmt(hdr + n, sizeof hdr - n, "Message-ID: <%s@%s>\r\n",
+	    t->queue_id, s->env.hostname) < 0)
+		return -1;
+	n = strlen(hdr);
+	return n == 0 ? 0 : buf_insert(&t->msg, s->trace_len, hdr, n);
+}
+
 /* The "." line: refuse a bad message, or hand a good one to the driver. */
 static void
 smtp_data_end(struct smtp_server *s)
@@ -670,6 +733,8 @@ smtp_data_end(struct smtp_server *s)
 			(void)str_copy(s->from_reply, sizeof s->from_reply, v.reply);
 		}
 	}
+	if (s->bad == SMTP_BAD_NONE && smtp_add_missing(s) < 0)
+		s->bad = SMTP_BAD_TOO_BIG;
 	if (s->bad == SMTP_BAD_NONE) {
 		s->state = SMTP_S_STORE;
 		return;
@@ -732,6 +797,10 @@ smtp_data_line(struct smtp_server *s, const char *line, size_t len, int overflow
 			s->in_header = 0;
 		else if (str_iprefix(line + dot, "Received:") && ++s->hops > LIM_HOPS)
 			smtp_data_bad(s, SMTP_BAD_LOOP);
+		else if (str_iprefix(line + dot, "Date:"))
+			s->seen_date = 1;
+		else if (str_iprefix(line + dot, "Message-ID:"))
+			s->seen_msgid = 1;
 		if (text > dot && s->authenticated && !s->any_domain)
 			smtp_from_capture(s, line + dot, text - dot);
 	}

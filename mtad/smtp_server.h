@@ -1,6 +1,12 @@
 /*
  * smtp_server.h -- the inbound ESMTP session as a pure state machine.
  *
+ * On the local listener (sendmail, LISTEN_LOCAL) the client is a local
+ * user: it may relay without AUTH, the envelope sender becomes
+ * user@hostname unless local_free, and Received: names its uid.  Messages
+ * from local and authenticated clients get a Date: and a Message-ID: when
+ * they lack one (RFC 6409 8.2, 8.3).
+ *
  * Bytes from the client go in (smtp_server_input); replies come out in the
  * output buffer; the engine never touches a socket, a clock or the disk.
  * The driver (session.c) reads the socket, feeds the engine, sends its
@@ -94,7 +100,14 @@ struct smtp_env {
 	unsigned long long max_message_size;
 	unsigned max_recipients;
 	unsigned max_errors;
+	/* LISTEN_LOCAL: the caller as the kernel names it (SO_PEERCRED). */
+	unsigned long local_uid;
+	const char *local_user;		/* its login name (<= LIM_LOCAL_USER); NULL: refused */
+	int local_free;			/* may choose its envelope sender */
 	void *ctx;
+	/* May the client start another transaction (a rate limit)?  0, or
+	 * -1 with the whole refusal ("450 4.7.1 ...") in reply.  NULL: yes. */
+	int (*mail_allowed)(void *ctx, char *reply, size_t size);
 	/* A new random queue ID (LIM_QUEUE_ID chars) into out. */
 	void (*new_queue_id)(void *ctx, char *out, size_t size);
 	time_t (*now)(void *ctx);

@@ -16,6 +16,7 @@ extern const struct test dsn_tests[];
 extern const struct test dns_tests[];
 extern const struct test policy_tests[];
 extern const struct test queue_tests[];
+extern const struct test rate_tests[];
 extern const struct test smtp_client_tests[];
 extern const struct test smtp_server_tests[];
 extern const struct test trouble_tests[];
@@ -33,6 +34,7 @@ static const struct {
 	{ "dns", dns_tests },
 	{ "policy", policy_tests },
 	{ "queue", queue_tests },
+	{ "rate", rate_tests },
 	{ "smtp_client", smtp_client_tests },
 	{ "smtp_server", smtp_server_tests },
 	{ "trouble", trouble_tests },

@@ -1,0 +1,1113 @@
+/*
+ * control.c -- the control socket (protocol in control.h).
+ *
+ * One thread serves every client with poll(): sockets are non-blocking,
+ * each client has a bounded input line and a bounded output buffer, so a
+ * client that stops reading only ever hurts itself.  Reads go through the
+ * thread's own queue connection, in pages; changes go through the writer,
+ * then the scheduler is told.  The monitor is fed by a tap on the log
+ * (log_set_tap): every log line goes into a ring of LIM_MONITOR_RING
+ * lines, and the thread turns each into a JSON event for the monitors.
+ */
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "conf.h"
+#include "limits.h"
+#include "log.h"
+#include "queue.h"
+#include "scheduler.h"
+#include "str.h"
+#include "version.h"
+#include "writer.h"
+#include "xalloc.h"
+
+struct ctl_client {
+	int fd;
+	uid_t uid;
+	int monitor;
+	unsigned long long seen;	/* monitor: next ring sequence to send */
+	struct buf in, out;
+	int closing;			/* send what is queued, then close */
+};
+
+static struct {
+	int fd;				/* listening */
+	int wake[2];			/* the tap and control_stop */
+	pthread_t thread;
+	int running, stopping;
+	struct queue *q;		/* reads */
+	time_t started;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct ctl_client *clients[LIM_CONTROL_CLIENTS];
+	/* the monitor ring: lines by sequence number */
+	pthread_mutex_t ring_lock;
+	char *ring[LIM_MONITOR_RING];
+	unsigned long long next;	/* sequence of the next line */
+	int monitors;			/* clients monitoring (atomic) */
+	/* a reload asked for by a client */
+	pthread_mutex_t reload_lock;
+	pthread_cond_t reload_done;
+	unsigned reload_gen;
+	int reload_ok;
+	char reload_msg[LIM_LOG_LINE];
+} ctl = { .fd = -1, .wake = { -1, -1 }, .ring_lock = PTHREAD_MUTEX_INITIALIZER,
+	.reload_lock = PTHREAD_MUTEX_INITIALIZER, .reload_done = PTHREAD_COND_INITIALIZER };
+
+static json_t *ctl_strn(const char *s, size_t n);
+
+/* ---- the monitor's ring ---- */
+
+/* The log tap: keep the line, wake the thread.  Cheap when no one watches. */
+static void
+ctl_tap(const char *line, size_t len)
+{
+	char **slot;
+
+	if (__atomic_load_n(&ctl.monitors, __ATOMIC_RELAXED) == 0)
+		return;
+	pthread_mutex_lock(&ctl.ring_lock);
+	slot = &ctl.ring[ctl.next % LIM_MONITOR_RING];
+	free(*slot);
+	*slot = xstrndup(line, len ? len - 1 : 0);	/* without the LF */
+	ctl.next++;
+	pthread_mutex_unlock(&ctl.ring_lock);
+	if (write(ctl.wake[1], "m", 1) < 0 && errno != EAGAIN)
+		return;	/* the thread will see the ring at its next wake anyway */
+}
+
+/* A log line (log.h's format) as a JSON event: {"at", "id", "event", ...}. */
+static json_t *
+ctl_line_json(const char *line)
+{
+	json_t *o = json_object();
+	const char *p = line, *sp;
+	char key[64], val[LIM_LOG_LINE];
+
+	if ((sp = strchr(p, ' ')) == NULL)
+		return o;
+	json_object_set_new(o, "at", ctl_strn(p, (size_t)(sp - p)));
+	p = sp + 1;
+	sp = strchr(p, ' ');
+	json_object_set_new(o, "id", ctl_strn(p, sp ? (size_t)(sp - p) : strlen(p)));
+	while (sp != NULL && *(p = sp + 1) != '\0') {
+		size_t k = strcspn(p, "="), v = 0;
+
+		if (p[k] != '=' || k >= sizeof key)
+			break;
+		memcpy(key, p, k);
+		key[k] = '\0';
+		p += k + 1;
+		if (*p == '"') {	/* quoted: \" \\ \xHH */
+			for (p++; *p && *p != '"' && v < sizeof val - 1; p++) {
+				if (*p == '\\' && p[1] == 'x' && p[2] && p[3]) {
+					char hex[3] = { p[2], p[3], 0 };
+
+					val[v++] = (char)strtol(hex, NULL, 16);
+					p += 3;
+				} else {
+					val[v++] = *p == '\\' && p[1] ? *++p : *p;
+				}
+			}
+			sp = *p == '"' ? p + 1 : NULL;
+			if (sp && *sp != ' ')
+				sp = NULL;
+		} else {
+			sp = strchr(p, ' ');
+			v = sp ? (size_t)(sp - p) : strlen(p);
+			memcpy(val, p, v < sizeof val ? v : sizeof val - 1);
+		}
+		json_object_set_new(o, key, ctl_strn(val, v));
+	}
+	return o;
+}
+
+/* ---- replies ---- */
+
+static void
+ctl_send_json(struct ctl_client *c, json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+	if (s == NULL || buf_puts(&c->out, s) < 0 || buf_append(&c->out, "\n", 1) < 0)
+		c->closing = 1;	/* it cannot take even a reply: let it go */
+	free(s);
+}
+
+static void
+ctl_reply_ok(struct ctl_client *c, json_t *result)
+{
+	json_t *o = json_pack("{s:i, s:b, s:o}", "v", 1, "ok", 1, "result",
+	    result ? result : json_null());
+
+	ctl_send_json(c, o);
+	json_decref(o);
+}
+
+static void
+ctl_reply_error(struct ctl_client *c, const char *code, const char *error)
+{
+	json_t *o = json_pack("{s:i, s:b, s:s, s:s}", "v", 1, "ok", 0, "error", error,
+	    "code", code);
+
+	ctl_send_json(c, o);
+	json_decref(o);
+}
+
+/* ISO 8601 UTC, or null for 0. */
+static json_t *
+ctl_time(time_t t)
+{
+	char s[32];
+	struct tm tm;
+
+	if (t == 0)
+		return json_null();
+	gmtime_r(&t, &tm);
+	strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(s);
+}
+
+/* A JSON string of n bytes; bytes that are not UTF-8 (a remote server's
+ * reply may hold anything) become '?'. */
+static json_t *
+ctl_strn(const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n);
+	char *copy;
+	size_t i;
+
+	if (j != NULL)
+		return j;
+	copy = xstrndup(s, n);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)copy[i] >= 0x80)
+			copy[i] = '?';
+	j = json_stringn(copy, n);
+	free(copy);
+	return j ? j : json_string("");
+}
+
+static json_t *
+ctl_str(const char *s)
+{
+	return s ? ctl_strn(s, strlen(s)) : json_null();
+}
+
+/* ---- arguments ---- */
+
+struct ctl_args {
+	struct queue_select sel;
+	char domain[LIM_DOMAIN + 1];
+	int all;
+};
+
+static int
+ctl_is_queue_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= LIM_QUEUE_ID && strspn(s, "0123456789abcdefghjkmnpqrstvwxyz") == n;
+}
+
+/* The selection members of a request; NULL, or why they are wrong. */
+static const char *
+ctl_args(json_t *req, struct ctl_args *a)
+{
+	static const char *const states[] = { "queued", "deferred", "held", "sending" };
+	json_t *v;
+	size_t i;
+
+	memset(a, 0, sizeof *a);
+	if ((v = json_object_get(req, "id")) != NULL) {
+		if (!json_is_string(v) || !ctl_is_queue_id(json_string_value(v)))
+			return "id: not a queue ID";
+		a->sel.queue_id = json_string_value(v);
+	}
+	if ((v = json_object_get(req, "domain")) != NULL) {
+		if (!json_is_string(v) || addr_domain_to_ascii(json_string_value(v), a->domain,
+		    sizeof a->domain) != ADDR_OK)
+			return "domain: not a domain name";
+		a->sel.domain = a->domain;
+	}
+	if ((v = json_object_get(req, "sender")) != NULL) {
+		if (!json_is_string(v))
+			return "sender: not a string";
+		a->sel.sender = json_string_value(v);
+	}
+	if ((v = json_object_get(req, "state")) != NULL) {
+		for (i = 0; i < 4 && json_is_string(v); i++)
+			if (strcmp(json_string_value(v), states[i]) == 0)
+				a->sel.state = states[i];
+		if (a->sel.state == NULL)
+			return "state: one of queued, deferred, held, sending";
+	}
+	if ((v = json_object_get(req, "older_than")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return "older_than: seconds";
+		a->sel.older_than = time(NULL) - (time_t)json_integer_value(v);
+	}
+	if ((v = json_object_get(req, "after")) != NULL && json_is_integer(v))
+		a->sel.after = json_integer_value(v);
+	a->sel.limit = 100;
+	if ((v = json_object_get(req, "limit")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > LIM_LIST_PAGE)
+			return "limit: 1 to 10000";
+		a->sel.limit = (int)json_integer_value(v);
+	}
+	a->all = json_is_true(json_object_get(req, "all"));
+	return NULL;
+}
+
+/* ---- reading commands ---- */
+
+typedef void ctl_fn(struct ctl_client *c, json_t *req);
+
+static void
+ctl_status(struct ctl_client *c, json_t *req)
+{
+	static const char *const names[] = { "queued", "deferred", "held", "sending" };
+	struct conf *cf = conf_current();
+	json_t *r, *queue = json_object(), *ls = json_array();
+	long long counts[4];
+	unsigned claimed, conns;
+	size_t i;
+
+	(void)req;
+	if (queue_counts(ctl.q, counts) < 0) {
+		conf_unref(cf);
+		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
+		return;
+	}
+	for (i = 0; i < 4; i++)
+		json_object_set_new(queue, names[i], json_integer(counts[i]));
+	for (i = 0; i < cf->nlistens; i++)
+		json_array_append_new(ls, json_pack("{s:s, s:s}", "address", cf->listens[i].spec,
+		    "kind", conf_listen_kind_name(cf->listens[i].kind)));
+	sched_info(&claimed, &conns);
+	r = json_pack("{s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:b, s:s}", "version",
+	    MTAD_VERSION, "uptime", (json_int_t)(time(NULL) - ctl.started), "pid",
+	    (json_int_t)getpid(), "listeners", ls, "queue", queue, "in_flight",
+	    (json_int_t)claimed, "connections", (json_int_t)conns, "workers",
+	    (json_int_t)cf->workers, "delivery", cf->delivery, "hostname", cf->hostname);
+	conf_unref(cf);
+	ctl_reply_ok(c, r);
+}
+
+static void
+ctl_row_json(void *ctx, const struct queue_row *r)
+{
+	json_array_append_new(ctx, json_pack("{s:s, s:I, s:o, s:o, s:s, s:s, s:i, s:o, s:o,"
+	    " s:o, s:o, s:o, s:I}", "id", r->queue_id, "rcpt_id", (json_int_t)r->rcpt_id,
+	    "sender", ctl_str(r->sender), "recipient", ctl_str(r->recipient), "domain",
+	    r->domain, "state", r->state, "attempts", r->attempts, "next_attempt",
+	    ctl_time(r->next_attempt), "received_at", ctl_time(r->received_at), "last_code",
+	    r->last_code ? json_integer(r->last_code) : json_null(), "last_reply",
+	    ctl_str(r->last_reply), "last_mx", ctl_str(r->last_mx), "size",
+	    (json_int_t)r->size));
+}
+
+static void
+ctl_queue_list(struct ctl_client *c, json_t *req)
+{
+	struct ctl_args a;
+	const char *why = ctl_args(req, &a);
+	json_t *list;
+
+	if (why != NULL) {
+		ctl_reply_error(c, "usage", why);
+		return;
+	}
+	list = json_array();
+	if (queue_list(ctl.q, &a.sel, ctl_row_json, list) < 0) {
+		json_decref(list);
+		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
+		return;
+	}
+	ctl_reply_ok(c, list);
+}
+
+static void
+ctl_event_json(void *ctx, const struct queue_event_row *e)
+{
+	json_array_append_new(ctx, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "at",
+	    ctl_time(e->at), "recipient", ctl_str(e->recipient), "kind", ctl_str(e->kind),
+	    "code", e->code ? json_integer(e->code) : json_null(), "reply", ctl_str(e->reply),
+	    "remote", ctl_str(e->remote), "tls", ctl_str(e->tls)));
+}
+
+/* The header section of a stored message (at most LIM_SHOW_TEXT). */
+static json_t *
+ctl_headers(const struct queue_message *m)
+{
+	const char *end = memmem(m->body, m->size, "\r\n\r\n", 4);
+	size_t n = end ? (size_t)(end - m->body) + 2 : m->size;
+
+	return ctl_strn(m->body, n < LIM_SHOW_TEXT ? n : LIM_SHOW_TEXT);
+}
+
+static void
+ctl_queue_show(struct ctl_client *c, json_t *req)
+{
+	struct ctl_args a;
+	const char *why = ctl_args(req, &a);
+	struct queue_message m;
+	json_t *r, *rcpts = json_array(), *events = json_array();
+	int rc;
+
+	if (why == NULL && a.sel.queue_id == NULL)
+		why = "id: a queue ID is needed";
+	if (why != NULL || (rc = queue_load_qid(ctl.q, a.sel.queue_id, &m)) < 0 ||
+	    queue_rcpts_of(ctl.q, a.sel.queue_id, ctl_row_json, rcpts) < 0 ||
+	    queue_events_of(ctl.q, a.sel.queue_id, ctl_event_json, events) < 0) {
+		json_decref(rcpts);
+		json_decref(events);
+		ctl_reply_error(c, why ? "usage" : "failed", why ? why : queue_errmsg(ctl.q));
+		return;
+	}
+	if (rc == 1 && json_array_size(events) == 0) {
+		json_decref(rcpts);
+		json_decref(events);
+		ctl_reply_error(c, "not_found", "no such message");
+		return;
+	}
+	r = json_pack("{s:s, s:b, s:o, s:o}", "id", a.sel.queue_id, "queued", rc == 0,
+	    "recipients", rcpts, "events", events);
+	if (rc == 0) {
+		json_object_set_new(r, "sender", ctl_str(m.sender));
+		json_object_set_new(r, "received_at", ctl_time(m.received_at));
+		json_object_set_new(r, "size", json_integer((json_int_t)m.size));
+		json_object_set_new(r, "client", ctl_str(m.client_addr));
+		json_object_set_new(r, "helo", ctl_str(m.helo));
+		json_object_set_new(r, "user", ctl_str(m.auth_user));
+		json_object_set_new(r, "headers", ctl_headers(&m));
+		queue_message_free(&m);
+	}
+	ctl_reply_ok(c, r);
+}
+
+static void
+ctl_bounce_json(void *ctx, const struct queue_bounce_row *b)
+{
+	json_array_append_new(ctx, json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	    "at", ctl_time(b->at), "id", b->queue_id, "sender", ctl_str(b->sender),
+	    "recipient", ctl_str(b->recipient), "code", b->code ? json_integer(b->code) :
+	    json_null(), "enhanced", ctl_str(b->enhanced), "reply", ctl_str(b->reply),
+	    "class", ctl_str(b->class), "remote", ctl_str(b->remote)));
+}
+
+/* "since": seconds back from now, or absent (all). */
+static time_t
+ctl_since(json_t *req)
+{
+	json_t *v = json_object_get(req, "since");
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 ?
+	    time(NULL) - (time_t)json_integer_value(v) : 0;
+}
+
+static void
+ctl_bounces(struct ctl_client *c, json_t *req)
+{
+	struct ctl_args a;
+	const char *why = ctl_args(req, &a);
+	json_t *list;
+
+	if (why != NULL) {
+		ctl_reply_error(c, "usage", why);
+		return;
+	}
+	list = json_array();
+	if (queue_bounces(ctl.q, ctl_since(req), a.sel.domain, a.sel.limit, ctl_bounce_json,
+	    list) < 0) {
+		json_decref(list);
+		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
+		return;
+	}
+	ctl_reply_ok(c, list);
+}
+
+static void
+ctl_add(json_t *obj, const char *key, long long n)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v != NULL)
+		json_integer_set(v, json_integer_value(v) + n);
+	else
+		json_object_set_new(obj, key, json_integer(n));
+}
+
+/* Stats rows into {totals..., "domains": {d: {delivered, deferred,
+ * bounced, queued}}}: "bounced" counts expired too (both permanent);
+ * the totals keep "expired" apart as well. */
+static void
+ctl_stats_row(void *ctx, const char *domain, const char *kind, long long n)
+{
+	json_t *r = ctx, *into = r;
+
+	if (domain != NULL) {
+		json_t *ds = json_object_get(r, "domains");
+
+		if ((into = json_object_get(ds, domain)) == NULL) {
+			into = json_pack("{s:I, s:I, s:I, s:I}", "delivered", (json_int_t)0,
+			    "deferred", (json_int_t)0, "bounced", (json_int_t)0, "queued",
+			    (json_int_t)0);
+			json_object_set_new(ds, domain, into);
+		}
+	}
+	if (strcmp(kind, "expired") == 0)
+		ctl_add(into, "bounced", n);
+	if (domain == NULL || strcmp(kind, "expired") != 0)
+		ctl_add(into, kind, n);
+	if (domain != NULL && strcmp(kind, "queued") == 0)
+		ctl_add(r, "queued", n);
+}
+
+static void
+ctl_stats(struct ctl_client *c, json_t *req)
+{
+	time_t since = ctl_since(req);
+	json_t *r = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "received",
+	    (json_int_t)0, "delivered", (json_int_t)0, "deferred", (json_int_t)0, "bounced",
+	    (json_int_t)0, "expired", (json_int_t)0, "queued", (json_int_t)0, "since",
+	    ctl_time(since), "domains", json_object());
+
+	if (queue_stats(ctl.q, since, ctl_stats_row, r) < 0) {
+		json_decref(r);
+		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
+		return;
+	}
+	ctl_reply_ok(c, r);
+}
+
+static void
+ctl_user_json(void *ctx, const struct queue_user *u)
+{
+	json_t *d = json_null();
+	const char *p = u->domains;
+
+	if (!u->any_domain) {
+		d = json_array();
+		while (*p) {
+			size_t n = strcspn(p, ",");
+
+			json_array_append_new(d, ctl_strn(p, n));
+			p += n + (p[n] == ',');
+		}
+	}
+	json_array_append_new(ctx, json_pack("{s:o, s:o, s:o}", "name", ctl_str(u->name),
+	    "domains", d, "created_at", ctl_time(u->created_at)));
+}
+
+static void
+ctl_user_list(struct ctl_client *c, json_t *req)
+{
+	json_t *list = json_array();
+
+	(void)req;
+	if (queue_users(ctl.q, ctl_user_json, list) < 0) {
+		json_decref(list);
+		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
+		return;
+	}
+	ctl_reply_ok(c, list);
+}
+
+/* ---- changing commands (through the writer) ---- */
+
+enum ctl_op { CTL_RETRY, CTL_HOLD, CTL_RELEASE, CTL_PURGE };
+
+struct ctl_change {
+	enum ctl_op op;
+	const struct queue_select *sel;
+	time_t now;
+	const char *who;
+	long long n;
+	char **domains;			/* to tell the scheduler afterwards */
+	size_t ndomains, cap;
+};
+
+static void
+ctl_note_domain(void *ctx, const char *domain)
+{
+	struct ctl_change *ch = ctx;
+
+	ch->domains = xgrow(ch->domains, &ch->cap, ch->ndomains + 1, sizeof *ch->domains);
+	ch->domains[ch->ndomains++] = xstrdup(domain);
+}
+
+static int
+ctl_change_job(struct queue *q, void *arg)
+{
+	struct ctl_change *ch = arg;
+
+	switch (ch->op) {
+	case CTL_RETRY:
+		ch->n = queue_retry(q, ch->sel, ch->now, ctl_note_domain, ch);
+		break;
+	case CTL_HOLD:
+		ch->n = queue_hold(q, ch->sel, ch->now);
+		break;
+	case CTL_RELEASE:
+		ch->n = queue_unhold(q, ch->sel, ch->now, ctl_note_domain, ch);
+		break;
+	case CTL_PURGE:
+		ch->n = queue_purge(q, ch->sel, ch->now, ch->who);
+		break;
+	}
+	return ch->n < 0 ? QUEUE_ERR : QUEUE_OK;
+}
+
+/* "uid 0 (root)": who asked, for the log and the purge event. */
+static void
+ctl_who(uid_t uid, char *out, size_t size)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res != NULL)
+		(void)str_fmt(out, size, "uid %u (%s)", (unsigned)uid, res->pw_name);
+	else
+		(void)str_fmt(out, size, "uid %u", (unsigned)uid);
+}
+
+static void
+ctl_change(struct ctl_client *c, json_t *req, enum ctl_op op)
+{
+	static const char *const names[] = { "retry", "hold", "release", "purge" };
+	struct ctl_change ch = { op, NULL, time(NULL), NULL, 0, NULL, 0, 0 };
+	struct writer_job job = { .fn = ctl_change_job, .arg = &ch };
+	struct ctl_args a;
+	const char *why = ctl_args(req, &a);
+	char who[300];
+	size_t i;
+
+	if (why == NULL && !a.all && !a.sel.queue_id && !a.sel.domain && !a.sel.sender &&
+	    !a.sel.state && !a.sel.older_than)
+		why = "say which: an ID, a domain, a sender, a state, older_than, or all";
+	if (why != NULL) {
+		ctl_reply_error(c, "usage", why);
+		return;
+	}
+	ctl_who(c->uid, who, sizeof who);
+	ch.sel = &a.sel;
+	ch.who = who;
+	if (writer_run(&job) != QUEUE_OK) {
+		ctl_reply_error(c, "failed", "the queue could not be changed");
+	} else {
+		log_msg(a.sel.queue_id ? a.sel.queue_id : "mtad", names[op], "%lld recipients, "
+		    "by %s", ch.n, who);
+		ctl_reply_ok(c, json_pack("{s:I}", "count", (json_int_t)ch.n));
+	}
+	for (i = 0; i < ch.ndomains; i++) {
+		sched_notify(ch.domains[i]);
+		free(ch.domains[i]);
+	}
+	free(ch.domains);
+}
+
+static void
+ctl_retry(struct ctl_client *c, json_t *req)
+{
+	ctl_change(c, req, CTL_RETRY);
+}
+
+static void
+ctl_hold(struct ctl_client *c, json_t *req)
+{
+	ctl_change(c, req, CTL_HOLD);
+}
+
+static void
+ctl_release(struct ctl_client *c, json_t *req)
+{
+	ctl_change(c, req, CTL_RELEASE);
+}
+
+static void
+ctl_purge(struct ctl_client *c, json_t *req)
+{
+	ctl_change(c, req, CTL_PURGE);
+}
+
+/* ---- users ---- */
+
+struct ctl_user {
+	int op;				/* 0 add, 1 passwd, 2 remove */
+	const char *name, *hash, *domains;
+	int rc;
+};
+
+static int
+ctl_user_job(struct queue *q, void *arg)
+{
+	struct ctl_user *u = arg;
+	time_t now = time(NULL);
+
+	if (u->op == 0)
+		u->rc = queue_user_add(q, u->name, u->hash, u->domains, now);
+	else if (u->op == 1)
+		u->rc = queue_user_passwd(q, u->name, u->hash, now);
+	else
+		u->rc = queue_user_remove(q, u->name);
+	return u->rc < 0 && u->rc != QUEUE_DUP ? QUEUE_ERR : QUEUE_OK;
+}
+
+/* "domains": null or an array of names, into comma-separated A-labels. */
+static const char *
+ctl_user_domains(json_t *v, char *out, size_t size, int *any)
+{
+	char one[LIM_DOMAIN + 1];
+	size_t i, used = 0;
+
+	*any = v == NULL || json_is_null(v);
+	out[0] = '\0';
+	if (*any)
+		return NULL;
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return "domains: null or a list of domain names";
+	for (i = 0; i < json_array_size(v); i++) {
+		json_t *d = json_array_get(v, i);
+
+		if (!json_is_string(d) || addr_domain_to_ascii(json_string_value(d), one,
+		    sizeof one) != ADDR_OK)
+			return "domains: not a domain name";
+		if (str_fmt(out + used, size - used, "%s%s", used ? "," : "", one) < 0)
+			return "domains: too many";
+		used = strlen(out);
+	}
+	return NULL;
+}
+
+static void
+ctl_user(struct ctl_client *c, json_t *req, int op)
+{
+	struct ctl_user u = { op, json_string_value(json_object_get(req, "name")),
+		json_string_value(json_object_get(req, "hash")), NULL, 0 };
+	struct writer_job job = { .fn = ctl_user_job, .arg = &u };
+	char domains[LIM_AUTH_DOMAINS + 1], msg[LIM_AUTH_USER + 64];
+	const char *why = NULL;
+	int any = 1;
+
+	if (u.name == NULL || u.name[0] == '\0' || strlen(u.name) > LIM_AUTH_USER ||
+	    strchr(u.name, ','))
+		why = "name: a user name";
+	else if (op < 2 && (u.hash == NULL || u.hash[0] != '$' || strlen(u.hash) > LIM_AUTH_HASH))
+		why = "hash: a crypt(3) hash (mtactl makes it)";
+	else if (op == 0)
+		why = ctl_user_domains(json_object_get(req, "domains"), domains, sizeof domains, &any);
+	if (why != NULL) {
+		ctl_reply_error(c, "usage", why);
+		return;
+	}
+	u.domains = any ? NULL : domains;
+	if (writer_run(&job) != QUEUE_OK) {
+		ctl_reply_error(c, "failed", "the users table could not be changed");
+	} else if (u.rc == QUEUE_DUP) {
+		(void)str_fmt(msg, sizeof msg, "user %s exists (user passwd to change it)", u.name);
+		ctl_reply_error(c, "exists", msg);
+	} else if (u.rc == 1) {
+		(void)str_fmt(msg, sizeof msg, "no such user: %s", u.name);
+		ctl_reply_error(c, "not_found", msg);
+	} else
+		ctl_reply_ok(c, json_pack("{s:s}", "name", u.name));
+}
+
+static void
+ctl_user_add(struct ctl_client *c, json_t *req)
+{
+	ctl_user(c, req, 0);
+}
+
+static void
+ctl_user_passwd(struct ctl_client *c, json_t *req)
+{
+	ctl_user(c, req, 1);
+}
+
+static void
+ctl_user_remove(struct ctl_client *c, json_t *req)
+{
+	ctl_user(c, req, 2);
+}
+
+/* ---- reload and monitor ---- */
+
+void
+control_reload_done(int ok, const char *msg)
+{
+	pthread_mutex_lock(&ctl.reload_lock);
+	ctl.reload_gen++;
+	ctl.reload_ok = ok;
+	(void)str_copy(ctl.reload_msg, sizeof ctl.reload_msg, msg);
+	pthread_cond_broadcast(&ctl.reload_done);
+	pthread_mutex_unlock(&ctl.reload_lock);
+}
+
+/* The main thread reloads (SIGHUP); wait for its verdict. */
+static void
+ctl_reload(struct ctl_client *c, json_t *req)
+{
+	struct timespec until;
+	unsigned gen;
+	int done;
+
+	(void)req;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += LIM_CONTROL_RELOAD;
+	pthread_mutex_lock(&ctl.reload_lock);
+	gen = ctl.reload_gen;
+	kill(getpid(), SIGHUP);
+	while (ctl.reload_gen == gen &&
+	    pthread_cond_timedwait(&ctl.reload_done, &ctl.reload_lock, &until) != ETIMEDOUT)
+		;
+	done = ctl.reload_gen != gen;
+	if (done && ctl.reload_ok)
+		ctl_reply_ok(c, json_pack("{s:s}", "message", ctl.reload_msg));
+	else
+		ctl_reply_error(c, "failed", done ? ctl.reload_msg : "the reload did not finish");
+	pthread_mutex_unlock(&ctl.reload_lock);
+}
+
+static void
+ctl_monitor(struct ctl_client *c, json_t *req)
+{
+	(void)req;
+	if (!c->monitor) {
+		pthread_mutex_lock(&ctl.ring_lock);
+		c->seen = ctl.next;
+		pthread_mutex_unlock(&ctl.ring_lock);
+		c->monitor = 1;
+		__atomic_add_fetch(&ctl.monitors, 1, __ATOMIC_RELAXED);
+	}
+	ctl_reply_ok(c, json_pack("{s:b}", "monitoring", 1));
+}
+
+static const struct {
+	const char *name;
+	ctl_fn *fn;
+} ctl_cmds[] = {
+	{ "status", ctl_status },
+	{ "queue.list", ctl_queue_list },
+	{ "queue.show", ctl_queue_show },
+	{ "queue.retry", ctl_retry },
+	{ "queue.hold", ctl_hold },
+	{ "queue.release", ctl_release },
+	{ "queue.purge", ctl_purge },
+	{ "bounces", ctl_bounces },
+	{ "stats", ctl_stats },
+	{ "user.list", ctl_user_list },
+	{ "user.add", ctl_user_add },
+	{ "user.passwd", ctl_user_passwd },
+	{ "user.remove", ctl_user_remove },
+	{ "reload", ctl_reload },
+	{ "monitor", ctl_monitor },
+};
+
+/* ---- clients ---- */
+
+static void
+ctl_handle(struct ctl_client *c, const char *line, size_t len)
+{
+	json_error_t e;
+	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e), *v;
+	const char *cmd;
+	char why[256];
+	size_t i;
+
+	if (req == NULL || !json_is_object(req)) {
+		(void)str_fmt(why, sizeof why, "malformed request: %s", req ? "not an object" :
+		    e.text);
+		ctl_reply_error(c, "usage", why);
+		json_decref(req);
+		return;
+	}
+	if ((v = json_object_get(req, "v")) != NULL && json_integer_value(v) != 1) {
+		ctl_reply_error(c, "usage", "protocol version 1 only");
+	} else if ((cmd = json_string_value(json_object_get(req, "cmd"))) == NULL) {
+		ctl_reply_error(c, "usage", "no \"cmd\"");
+	} else {
+		for (i = 0; i < sizeof ctl_cmds / sizeof ctl_cmds[0]; i++)
+			if (strcmp(cmd, ctl_cmds[i].name) == 0)
+				break;
+		if (i < sizeof ctl_cmds / sizeof ctl_cmds[0]) {
+			ctl_cmds[i].fn(c, req);
+		} else {
+			(void)str_fmt(why, sizeof why, "unknown command \"%.64s\"", cmd);
+			ctl_reply_error(c, "unknown", why);
+		}
+	}
+	json_decref(req);
+}
+
+static void
+ctl_close(struct ctl_client **slot)
+{
+	struct ctl_client *c = *slot;
+
+	if (c->monitor)
+		__atomic_sub_fetch(&ctl.monitors, 1, __ATOMIC_RELAXED);
+	close(c->fd);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+	*slot = NULL;
+}
+
+/* Send what waits; 0, or -1 when the client is gone. */
+static int
+ctl_write(struct ctl_client *c)
+{
+	while (c->out.len > 0) {
+		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		return -1;
+	}
+	return c->closing ? -1 : 0;
+}
+
+/* Read and answer complete lines; -1 when the client is gone. */
+static int
+ctl_read(struct ctl_client *c)
+{
+	char tmp[16384], *nl;
+	ssize_t n = recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		return -1;
+	if (n > 0 && buf_append(&c->in, tmp, (size_t)n) < 0) {
+		ctl_reply_error(c, "usage", "request line too long");
+		c->closing = 1;
+		return 0;
+	}
+	while (!c->closing && (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
+		size_t len = (size_t)(nl - c->in.data);
+
+		ctl_handle(c, c->in.data, len);
+		buf_consume(&c->in, len + 1);
+	}
+	return 0;
+}
+
+/* New log lines for every monitor; one that lags the ring gets a "lost"
+ * event instead of what it missed, one whose output is full skips. */
+static void
+ctl_feed_monitors(void)
+{
+	size_t i;
+
+	pthread_mutex_lock(&ctl.ring_lock);
+	for (i = 0; i < LIM_CONTROL_CLIENTS; i++) {
+		struct ctl_client *c = ctl.clients[i];
+		unsigned long long lost = 0;
+
+		if (c == NULL || !c->monitor)
+			continue;
+		if (ctl.next - c->seen > LIM_MONITOR_RING) {
+			lost = ctl.next - LIM_MONITOR_RING - c->seen;
+			c->seen = ctl.next - LIM_MONITOR_RING;
+		}
+		for (; c->seen < ctl.next; c->seen++) {
+			json_t *ev;
+
+			if (c->out.len > LIM_CONTROL_OUTPUT / 2) {
+				lost++;
+				continue;
+			}
+			ev = ctl_line_json(ctl.ring[c->seen % LIM_MONITOR_RING]);
+			ctl_send_json(c, ev);
+			json_decref(ev);
+		}
+		if (lost > 0) {
+			json_t *ev = json_pack("{s:s, s:I}", "event", "lost", "count",
+			    (json_int_t)lost);
+
+			ctl_send_json(c, ev);
+			json_decref(ev);
+		}
+	}
+	pthread_mutex_unlock(&ctl.ring_lock);
+}
+
+/* Accept one: root or our own uid, and a free slot; else one line, close. */
+static void
+ctl_accept(void)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	const char *refuse = NULL;
+	char msg[256];
+	int fd = accept4(ctl.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	size_t i;
+
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		refuse = "cannot tell who you are";
+	else if (cred.uid != 0 && cred.uid != geteuid())
+		refuse = "permission denied: only root and the mtad user may use the control socket";
+	for (i = 0; refuse == NULL && i < LIM_CONTROL_CLIENTS && ctl.clients[i]; i++)
+		;
+	if (refuse == NULL && i == LIM_CONTROL_CLIENTS)
+		refuse = "too many control clients, try again";
+	if (refuse != NULL) {
+		(void)str_fmt(msg, sizeof msg, "{\"v\":1,\"ok\":false,\"code\":\"denied\","
+		    "\"error\":\"%s\"}\n", refuse);
+		(void)send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+		log_msg("mtad", "control_refused", "uid %d: %s", refuse[0] == 'c' ? -1 :
+		    (int)cred.uid, refuse);
+		close(fd);
+		return;
+	}
+	ctl.clients[i] = xcalloc(1, sizeof *ctl.clients[i]);
+	ctl.clients[i]->fd = fd;
+	ctl.clients[i]->uid = cred.uid;
+	buf_init(&ctl.clients[i]->in, LIM_CONTROL_LINE);
+	buf_init(&ctl.clients[i]->out, LIM_CONTROL_OUTPUT);
+}
+
+/* ---- the thread ---- */
+
+static void
+ctl_poll_once(void)
+{
+	struct pollfd p[2 + LIM_CONTROL_CLIENTS];
+	size_t map[LIM_CONTROL_CLIENTS], n = 2, i, k;
+	char drain[256];
+
+	p[0] = (struct pollfd){ ctl.fd, POLLIN, 0 };
+	p[1] = (struct pollfd){ ctl.wake[0], POLLIN, 0 };
+	for (i = 0; i < LIM_CONTROL_CLIENTS; i++) {
+		struct ctl_client *c = ctl.clients[i];
+
+		if (c == NULL)
+			continue;
+		p[n] = (struct pollfd){ c->fd, (short)((c->closing ? 0 : POLLIN) |
+		    (c->out.len ? POLLOUT : 0)), 0 };
+		map[n - 2] = i;
+		n++;
+	}
+	if (poll(p, (nfds_t)n, -1) < 0)
+		return;
+	if (p[1].revents & POLLIN) {
+		while (read(ctl.wake[0], drain, sizeof drain) > 0)
+			;
+		ctl_feed_monitors();
+	}
+	if (p[0].revents & POLLIN)
+		ctl_accept();
+	for (k = 2; k < n; k++) {
+		struct ctl_client **slot = &ctl.clients[map[k - 2]];
+
+		if (*slot == NULL)
+			continue;
+		if ((p[k].revents & (POLLIN | POLLHUP | POLLERR)) && ctl_read(*slot) < 0) {
+			ctl_close(slot);
+			continue;
+		}
+		if (ctl_write(*slot) < 0)	/* answers go out at once */
+			ctl_close(slot);
+	}
+}
+
+static void *
+ctl_main(void *arg)
+{
+	size_t i;
+
+	(void)arg;
+	pthread_setname_np(pthread_self(), "mtad-control");
+	while (!__atomic_load_n(&ctl.stopping, __ATOMIC_ACQUIRE))
+		ctl_poll_once();
+	for (i = 0; i < LIM_CONTROL_CLIENTS; i++)
+		if (ctl.clients[i] != NULL)
+			ctl_close(&ctl.clients[i]);
+	return NULL;
+}
+
+/* The socket: our own (any stale one is removed: we hold the state
+ * directory's lock), mode 0666 -- who may talk is decided by SO_PEERCRED. */
+static int
+ctl_listen(const char *state_dir, char *err, size_t errsize)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (str_fmt(sun.sun_path, sizeof sun.sun_path, "%s/control.sock", state_dir) < 0) {
+		(void)str_copy(err, errsize, "control socket: state_dir path too long");
+		return -1;
+	}
+	(void)str_copy(ctl.path, sizeof ctl.path, sun.sun_path);
+	(void)unlink(sun.sun_path);
+	if ((ctl.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+	    bind(ctl.fd, (struct sockaddr *)&sun, sizeof sun) < 0 ||
+	    chmod(sun.sun_path, 0666) < 0 || listen(ctl.fd, 16) < 0) {
+		(void)str_fmt(err, errsize, "control socket %s: %s", sun.sun_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+control_start(const char *state_dir, const char *db_path, time_t started,
+    char *err, size_t errsize)
+{
+	ctl.started = started;
+	if (ctl_listen(state_dir, err, errsize) < 0 ||
+	    pipe2(ctl.wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    (ctl.q = queue_open(db_path, QUEUE_READER, err, errsize)) == NULL)
+		return -1;
+	log_set_tap(ctl_tap);
+	if (pthread_create(&ctl.thread, NULL, ctl_main, NULL) != 0) {
+		(void)str_copy(err, errsize, "cannot start the control thread");
+		return -1;
+	}
+	ctl.running = 1;
+	return 0;
+}
+
+void
+control_stop(void)
+{
+	size_t i;
+
+	if (!ctl.running)
+		return;
+	log_set_tap(NULL);
+	__atomic_store_n(&ctl.stopping, 1, __ATOMIC_RELEASE);
+	if (write(ctl.wake[1], "x", 1) < 0)
+		log_msg("mtad", "bug", "control: cannot wake the thread");
+	pthread_join(ctl.thread, NULL);
+	ctl.running = 0;
+	close(ctl.fd);
+	(void)unlink(ctl.path);
+	close(ctl.wake[0]);
+	close(ctl.wake[1]);
+	queue_close(ctl.q);
+	for (i = 0; i < LIM_MONITOR_RING; i++) {
+		free(ctl.ring[i]);
+		ctl.ring[i] = NULL;
+	}
+}

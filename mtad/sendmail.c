@@ -1,0 +1,374 @@
+/*
+ * sendmail.c -- sendmail for local programs (contract in sendmail.h and
+ * mtactl(8)).
+ *
+ * The message is read from stdin (lines may end in LF or CR LF; without
+ * -i a line holding only "." ends it, as sendmail's does), recipients come
+ * from the arguments and, with -t, from To:, Cc: and Bcc: (the Bcc: lines
+ * are then removed).  A From: is added when missing (with -F NAME).  The
+ * message goes to mtad in SMTP over state_dir/submit.sock, a socket every
+ * local user may write to: mtad learns the caller's uid from the kernel
+ * (SO_PEERCRED), records it in Received:, rate-limits it, and sets the
+ * envelope sender to user@hostname unless the user may choose (-f).
+ *
+ * Exit codes are sendmail's (sysexits.h): 0 sent to the queue, 64 usage,
+ * 65 the message was refused, 67 a recipient was refused, 74 input
+ * error, 75 try again later (mtad not running, or a temporary refusal),
+ * 77 not allowed.
+ */
+#include "sendmail.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "limits.h"
+#include "log.h"
+#include "smtp_client.h"
+#include "str.h"
+#include "xalloc.h"
+
+enum { SM_OK = 0, SM_USAGE = 64, SM_DATAERR = 65, SM_NOUSER = 67, SM_IOERR = 74,
+	SM_TEMPFAIL = 75, SM_NOPERM = 77 };
+
+#define SM_MAX_RCPTS 1000
+#define SM_TIMEOUT_MS (5 * 60 * 1000)
+
+struct sm {
+	int t, i;			/* -t, -i/-oi */
+	const char *from, *fullname;	/* -f, -F */
+	char *rcpts[SM_MAX_RCPTS];
+	size_t nrcpts;
+	struct buf msg;			/* the message, CR LF lines */
+	char sender[LIM_MAILBOX + 1];
+};
+
+static int sm_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+sm_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("sendmail: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+static int
+sm_add_rcpt(struct sm *s, const char *a, size_t n)
+{
+	while (n > 0 && strchr(" \t\r\n", *a))
+		a++, n--;
+	while (n > 0 && strchr(" \t\r\n", a[n - 1]))
+		n--;
+	if (n == 0)
+		return 0;
+	if (s->nrcpts == SM_MAX_RCPTS || n > LIM_MAILBOX)
+		return -1;
+	s->rcpts[s->nrcpts++] = xstrndup(a, n);
+	return 0;
+}
+
+/* Options as sendmail's; the remaining words are recipients. */
+static int
+sm_args(struct sm *s, int argc, char **argv)
+{
+	int k;
+
+	for (k = 1; k < argc && argv[k][0] == '-'; k++) {
+		const char *o = argv[k];
+
+		if (strcmp(o, "--") == 0) {
+			k++;
+			break;
+		}
+		if (strcmp(o, "-t") == 0)
+			s->t = 1;
+		else if (strcmp(o, "-i") == 0 || strcmp(o, "-oi") == 0)
+			s->i = 1;
+		else if (o[1] == 'f' || o[1] == 'F') {
+			const char *v = o[2] ? o + 2 : k + 1 < argc ? argv[++k] : NULL;
+
+			if (v == NULL)
+				return sm_error(SM_USAGE, "%s needs a value", o);
+			*(o[1] == 'f' ? &s->from : &s->fullname) = v;
+		} else if (o[1] == 'o' || strcmp(o, "-bm") == 0 || strcmp(o, "-v") == 0)
+			;	/* other -o options, the default mode: nothing to do */
+		else
+			return sm_error(SM_USAGE, "option %s is not supported", o);
+	}
+	for (; k < argc; k++)
+		if (sm_add_rcpt(s, argv[k], strlen(argv[k])) < 0)
+			return sm_error(SM_USAGE, "too many or too long recipients");
+	return SM_OK;
+}
+
+/* stdin into s->msg as CR LF lines: LF or CR LF accepted, stray CRs
+ * dropped (mtad refuses bare CRs); without -i a "." line ends it. */
+static int
+sm_read(struct sm *s)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = SM_OK;
+
+	buf_init(&s->msg, LIM_MAX_MESSAGE_SIZE);
+	while (rc == SM_OK && (n = getline(&line, &cap, stdin)) > 0) {
+		size_t len = (size_t)n, i;
+
+		if (line[len - 1] == '\n')
+			len--;
+		if (!s->i && (len == 1 || (len == 2 && line[1] == '\r')) && line[0] == '.')
+			break;
+		for (i = 0; i < len && rc == SM_OK; i++)
+			if (line[i] != '\r' && buf_append(&s->msg, line + i, 1) < 0)
+				rc = sm_error(SM_DATAERR, "message too large");
+		if (rc == SM_OK && buf_append(&s->msg, "\r\n", 2) < 0)
+			rc = sm_error(SM_DATAERR, "message too large");
+	}
+	if (rc == SM_OK && ferror(stdin))
+		rc = sm_error(SM_IOERR, "cannot read the message: %s", strerror(errno));
+	free(line);
+	return rc;
+}
+
+/* The addresses of a To/Cc/Bcc value: comma-separated, each "<a@b>" or
+ * "a@b", "Name <a@b>", or a group "name: a@b, c@d;". */
+static int
+sm_header_rcpts(struct sm *s, const char *v, size_t n)
+{
+	size_t i = 0, start = 0, lt = 0, gt = 0;
+	int quoted = 0, angle = 0;
+
+	for (i = 0; i <= n; i++) {
+		char ch = i < n ? v[i] : ',';
+
+		if (ch == '"' && (i == 0 || v[i - 1] != '\\'))
+			quoted = !quoted;
+		if (quoted)
+			continue;
+		if (ch == '<')
+			angle = 1, lt = i;
+		else if (ch == '>')
+			angle = 0, gt = i;
+		else if (ch == ':' && !angle)
+			start = i + 1;	/* a group's name */
+		if ((ch != ',' && ch != ';') || angle)
+			continue;
+		if (gt > lt && lt >= start && sm_add_rcpt(s, v + lt + 1, gt - lt - 1) < 0)
+			return -1;
+		if (!(gt > lt && lt >= start) && sm_add_rcpt(s, v + start, i - start) < 0)
+			return -1;
+		start = i + 1;
+	}
+	return 0;
+}
+
+/* Header fields: with -t, recipients from To/Cc/Bcc; Bcc removed; a
+ * From: added when there is none.  The message is rewritten in place. */
+static int
+sm_headers(struct sm *s)
+{
+	struct buf out;
+	const char *p = s->msg.data ? s->msg.data : "", *end = p + s->msg.len;
+	int has_from = 0;
+
+	buf_init(&out, LIM_MAX_MESSAGE_SIZE);
+	while (p < end && !(p[0] == '\r' && p[1] == '\n')) {
+		const char *f = p, *colon;
+		size_t n;
+
+		do {	/* a field: its line and the folded ones after it */
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+			p = nl ? nl + 1 : end;
+		} while (p < end && (*p == ' ' || *p == '\t'));
+		n = (size_t)(p - f);
+		colon = memchr(f, ':', n);
+		has_from |= str_iprefix(f, "From:") > 0;
+		if (s->t && colon && (str_iprefix(f, "To:") || str_iprefix(f, "Cc:") ||
+		    str_iprefix(f, "Bcc:")) &&
+		    sm_header_rcpts(s, colon + 1, n - (size_t)(colon + 1 - f)) < 0) {
+			buf_free(&out);
+			return sm_error(SM_USAGE, "too many or too long recipients");
+		}
+		if (!str_iprefix(f, "Bcc:"))
+			(void)buf_append(&out, f, n);
+	}
+	if (!has_from)
+		(void)buf_printf(&out, "From: %s%s<%s>\r\n", s->fullname ? s->fullname : "",
+		    s->fullname ? " " : "", s->sender);
+	if (buf_append(&out, p, (size_t)(end - p)) < 0) {
+		buf_free(&out);
+		return sm_error(SM_DATAERR, "message too large");
+	}
+	buf_free(&s->msg);
+	s->msg = out;
+	return SM_OK;
+}
+
+/* SMTP to mtad over the connected socket; the engine does the protocol. */
+static enum smtpc_event
+sm_io(int fd, struct smtp_client *c, enum smtpc_event ev, char *in, size_t *inlen,
+    size_t *inoff)
+{
+	for (;;) {
+		struct buf *out = smtp_client_output(c);
+		struct pollfd p = { fd, POLLIN, 0 };
+		size_t used;
+		ssize_t n;
+
+		if (out->len > 0 && write(fd, out->data, out->len) != (ssize_t)out->len && ev != SMTPC_CLOSED)
+			ev = smtp_client_lost(c, "cannot write to mtad");
+		buf_consume(out, out->len);
+		if (ev != SMTPC_READ)
+			return ev;
+		if (*inoff == *inlen) {
+			if (poll(&p, 1, SM_TIMEOUT_MS) <= 0 || (n = read(fd, in, 4096)) <= 0) {
+				ev = smtp_client_lost(c, "mtad went away");
+				continue;
+			}
+			*inlen = (size_t)n;
+			*inoff = 0;
+		}
+		ev = smtp_client_input(c, in + *inoff, *inlen - *inoff, &used);
+		*inoff += used;
+	}
+}
+
+/* What a refusal means for sendmail's exit code. */
+static int
+sm_code(const struct smtpc_rcpt *r)
+{
+	if (r->reply.code >= 400 && r->reply.code < 500)
+		return SM_TEMPFAIL;
+	if (strncmp(r->reply.status, "5.7.", 4) == 0)
+		return SM_NOPERM;
+	return r->stage == TS_RCPT ? SM_NOUSER : r->reply.code == 0 && r->stage != TS_LOCAL ?
+	    SM_TEMPFAIL : SM_DATAERR;
+}
+
+static int
+sm_send(struct sm *s, int fd)
+{
+	struct smtpc_env env = { "localhost", ROUTE_TLS_NONE, NULL, NULL };
+	struct smtp_client *c = smtp_client_new(&env);
+	struct smtpc_rcpt *r = xcalloc(s->nrcpts, sizeof *r);
+	struct smtpc_msg m = { s->sender, r, s->nrcpts, s->msg.data, s->msg.len, 1, 0,
+		DSN_RET_UNSPEC, NULL };
+	char in[4096];
+	size_t inlen = 0, inoff = 0, i, k;
+	enum smtpc_event ev;
+	int rc = SM_OK;
+
+	for (i = 0; i < s->nrcpts; i++)
+		r[i].address = s->rcpts[i];
+	for (i = 0, m.body_8bit = 0; i < s->msg.len && !m.body_8bit; i++)
+		m.body_8bit = (unsigned char)s->msg.data[i] >= 0x80;
+	for (k = 0; k <= s->nrcpts && !m.smtputf8; k++) {
+		const char *a = k < s->nrcpts ? s->rcpts[k] : s->sender;
+
+		for (i = 0; a[i]; i++)
+			m.smtputf8 |= (unsigned char)a[i] >= 0x80;
+	}
+	ev = sm_io(fd, c, SMTPC_READ, in, &inlen, &inoff);
+	if (ev == SMTPC_READY)
+		ev = sm_io(fd, c, smtp_client_send(c, &m), in, &inlen, &inoff);
+	if (ev == SMTPC_DONE) {
+		smtp_client_quit(c);
+		(void)sm_io(fd, c, SMTPC_READ, in, &inlen, &inoff);
+	} else if (smtp_client_failure(c) != NULL && !r[0].done) {
+		rc = sm_error(SM_TEMPFAIL, "mtad: %s", smtp_client_failure(c)->reply.text);
+	}
+	for (i = 0; i < s->nrcpts; i++)
+		if (r[i].done && (r[i].reply.code < 200 || r[i].reply.code >= 300) &&
+		    (rc = sm_code(&r[i])) != SM_OK)
+			(void)sm_error(rc, "<%s>: %s", s->rcpts[i], r[i].reply.text);
+	smtp_client_free(c);
+	free(r);
+	return rc;
+}
+
+static int
+sm_connect(const char *state_dir)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (str_fmt(sun.sun_path, sizeof sun.sun_path, "%s/submit.sock", state_dir) < 0 ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The envelope sender: -f, or the caller as user@hostname (mtad decides
+ * which it keeps). */
+static int
+sm_sender(struct sm *s, const struct conf *c)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (s->from != NULL)
+		return str_copy(s->sender, sizeof s->sender, s->from);
+	if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) != 0 || res == NULL)
+		return str_fmt(s->sender, sizeof s->sender, "uid%u@%s", (unsigned)getuid(),
+		    c->hostname);
+	return str_fmt(s->sender, sizeof s->sender, "%s@%s", res->pw_name, c->hostname);
+}
+
+int
+sendmail_main(int argc, char **argv, const char *conf_path)
+{
+	struct conf_errors errs = { { 0 }, 0, 0 };
+	struct conf *c;
+	struct sm s;
+	size_t i;
+	int rc, fd;
+
+	memset(&s, 0, sizeof s);
+	log_set_fd(-1);
+	if (conf_path == NULL && (conf_path = getenv("MTAD_CONF")) == NULL)
+		conf_path = CONF_DEFAULT_PATH;
+	if ((c = conf_load(conf_path, &errs)) == NULL) {
+		for (i = 0; i < errs.n; i++)
+			fprintf(stderr, "sendmail: %s\n", errs.msgs[i]);
+		conf_errors_free(&errs);
+		return SM_TEMPFAIL;
+	}
+	if ((rc = sm_args(&s, argc, argv)) == SM_OK && sm_sender(&s, c) < 0)
+		rc = sm_error(SM_USAGE, "sender too long");
+	if (rc == SM_OK && (rc = sm_read(&s)) == SM_OK)
+		rc = sm_headers(&s);
+	if (rc == SM_OK && s.nrcpts == 0)
+		rc = sm_error(SM_USAGE, "no recipients (give them, or use -t)");
+	if (rc == SM_OK && (fd = sm_connect(c->state_dir)) < 0)
+		rc = sm_error(SM_TEMPFAIL, "mtad is not running (%s/submit.sock: %s)",
+		    c->state_dir, strerror(errno));
+	else if (rc == SM_OK) {
+		rc = sm_send(&s, fd);
+		close(fd);
+	}
+	for (i = 0; i < s.nrcpts; i++)
+		free(s.rcpts[i]);
+	buf_free(&s.msg);
+	conf_unref(c);
+	return rc;
+}
