@@ -5,11 +5,13 @@
 #   make run          install missing packages, build, run on ./run
 #   make SAN=1 check  the same under ASan+UBSan
 #   make install      PREFIX=/usr/local DESTDIR=
+#   make completion   regenerate contrib/mtactl.bash from mtactl's command table
 #   make bench        intake benchmark (tests/bench/)
 
 PREFIX   ?= /usr/local
 SBINDIR  ?= $(PREFIX)/sbin
 MANDIR   ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR ?= /etc
 DESTDIR  ?=
 SAN      ?= 0
@@ -50,7 +52,7 @@ LDFLAGS  += -pthread $(SANFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lunbound
 
 # Everything but main.c goes into a library the tests and fuzzers link.
-LIB_SRCS := $(filter-out mtad/main.c mtad/mtactl.c,$(wildcard mtad/*.c))
+LIB_SRCS := $(filter-out mtad/main.c mtad/mtactl.c mtad/sendmail.c,$(wildcard mtad/*.c))
 LIB_OBJS := $(LIB_SRCS:mtad/%.c=$(B)/%.o) $(B)/schema.o
 MTAD     := $(B)/mtad
 MTACTL   := $(B)/mtactl
@@ -61,7 +63,7 @@ FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 # Keep the fuzzers' objects between runs.
 .SECONDARY:
 
-.PHONY: all check unit fuzz integration run install clean deps deps-build bench
+.PHONY: all check unit fuzz integration run install clean deps deps-build bench completion
 all: $(MTAD) $(MTACTL)
 
 $(B):
@@ -85,7 +87,7 @@ $(B)/libmtad.a: $(LIB_OBJS)
 $(MTAD): $(B)/main.o $(B)/libmtad.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(MTACTL): $(B)/mtactl.o $(B)/libmtad.a
+$(MTACTL): $(B)/mtactl.o $(B)/sendmail.o $(B)/libmtad.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(UNIT): $(UNIT_SRCS) $(wildcard tests/unit/*.h) $(B)/libmtad.a
@@ -150,6 +152,10 @@ run: deps-build
 	@test -f run/mtad.conf || printf '%s\n' "$$RUN_CONF" > run/mtad.conf
 	exec $(MTAD) -f run/mtad.conf
 
+# The committed completion script is mtactl's own output (a test checks).
+completion: $(MTACTL)
+	$(MTACTL) completion > contrib/mtactl.bash
+
 bench: $(MTAD)
 	tests/bench/intake $(MTAD)
 
@@ -158,6 +164,9 @@ install: $(MTAD) $(MTACTL)
 	    $(DESTDIR)$(SYSCONFDIR)/mtad
 	install -m 0755 $(MTAD) $(DESTDIR)$(SBINDIR)/mtad
 	install -m 0755 $(MTACTL) $(DESTDIR)$(SBINDIR)/mtactl
+	ln -sf mtactl $(DESTDIR)$(SBINDIR)/sendmail
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 contrib/mtactl.bash $(DESTDIR)$(BASHCOMPDIR)/mtactl
 	install -m 0644 share/man/mtad.8 $(DESTDIR)$(MANDIR)/man8/mtad.8
 	install -m 0644 share/man/mtactl.8 $(DESTDIR)$(MANDIR)/man8/mtactl.8
 	install -m 0644 share/man/mtad.conf.5 $(DESTDIR)$(MANDIR)/man5/mtad.conf.5

@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,7 @@ mtactl_call(struct mtactl *m, json_t *req, int *rc)
 	char *s;
 	json_t *reply, *result;
 	const char *code;
+	int werr = 0;
 
 	if ((*rc = mtactl_connect(m)) != 0) {
 		json_decref(req);
@@ -207,14 +209,14 @@ mtactl_call(struct mtactl *m, json_t *req, int *rc)
 	json_object_set_new(req, "v", json_integer(1));
 	s = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	if (s == NULL || write(m->fd, s, strlen(s)) < 0 || write(m->fd, "\n", 1) < 0) {
-		free(s);
-		*rc = mtactl_error("cannot talk to mtad: %s", strerror(errno));
-		return NULL;
-	}
+	/* A write may fail because mtad refused us and hung up: its one-line
+	 * reason is still there to read. */
+	if (s == NULL || write(m->fd, s, strlen(s)) < 0 || write(m->fd, "\n", 1) < 0)
+		werr = errno ? errno : ENOMEM;
 	free(s);
 	if ((reply = mtactl_read(m, MTACTL_TIMEOUT_MS)) == NULL) {
-		*rc = mtactl_error("no answer from mtad");
+		*rc = werr ? mtactl_error("cannot talk to mtad: %s", strerror(werr)) :
+		    mtactl_error("no answer from mtad");
 		return NULL;
 	}
 	if (json_is_true(json_object_get(reply, "ok"))) {
@@ -940,6 +942,24 @@ mtactl_first(const char *words, char *out, size_t size)
 	return n;
 }
 
+/* The option names of an opts string ("--state S --all" -> "--state --all"). */
+static void
+mtactl_print_opts(const char *opts)
+{
+	const char *p = opts;
+	int first = 1;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, " ");
+
+		if (*p == '-') {
+			printf("%s%.*s", first ? "" : " ", (int)n, p);
+			first = 0;
+		}
+		p += n + (p[n] == ' ');
+	}
+}
+
 /* bash completion, from the table (contrib/mtactl.bash is its output). */
 static int
 mtactl_completion(struct mtactl *m)
@@ -977,9 +997,11 @@ mtactl_completion(struct mtactl *m)
 		printf("\" -- \"$cur\")) ;;\n");
 	}
 	for (i = 0; i < MTACTL_NCMDS; i++)
-		if (mtactl_cmds[i].opts[0] != '\0')
-			printf("\t\"%s\"*) COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")) ;;\n",
-			    mtactl_cmds[i].words, mtactl_cmds[i].opts);
+		if (mtactl_cmds[i].opts[0] != '\0') {
+			printf("\t\"%s\"*) COMPREPLY=($(compgen -W \"", mtactl_cmds[i].words);
+			mtactl_print_opts(mtactl_cmds[i].opts);
+			printf("\" -- \"$cur\")) ;;\n");
+		}
 	printf("\tesac\n}\ncomplete -F _mtactl mtactl\n");
 	return EXIT_OK;
 }
@@ -1063,6 +1085,7 @@ main(int argc, char **argv)
 	if (strcmp(base, "sendmail") == 0)
 		return sendmail_main(argc, argv, NULL);
 	log_set_fd(-1);
+	signal(SIGPIPE, SIG_IGN);	/* writes to a gone mtad fail with EPIPE */
 	buf_init(&m.in, 2 * LIM_CONTROL_OUTPUT);
 	while ((opt = getopt_long(argc, argv, "+f:jh", opts, NULL)) != -1) {
 		if (opt == 'f')

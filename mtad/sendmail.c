@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,9 @@ enum { SM_OK = 0, SM_USAGE = 64, SM_DATAERR = 65, SM_NOUSER = 67, SM_IOERR = 74,
 #define SM_TIMEOUT_MS (5 * 60 * 1000)
 
 struct sm {
-	int t, i;			/* -t, -i/-oi */
+	int t, i, bs;			/* -t, -i/-oi, -bs */
 	const char *from, *fullname;	/* -f, -F */
+	const char *conf;		/* -C FILE */
 	char *rcpts[SM_MAX_RCPTS];
 	size_t nrcpts;
 	struct buf msg;			/* the message, CR LF lines */
@@ -98,12 +100,14 @@ sm_args(struct sm *s, int argc, char **argv)
 			s->t = 1;
 		else if (strcmp(o, "-i") == 0 || strcmp(o, "-oi") == 0)
 			s->i = 1;
-		else if (o[1] == 'f' || o[1] == 'F') {
+		else if (strcmp(o, "-bs") == 0)
+			s->bs = 1;
+		else if (o[1] == 'f' || o[1] == 'F' || o[1] == 'C') {
 			const char *v = o[2] ? o + 2 : k + 1 < argc ? argv[++k] : NULL;
 
 			if (v == NULL)
 				return sm_error(SM_USAGE, "%s needs a value", o);
-			*(o[1] == 'f' ? &s->from : &s->fullname) = v;
+			*(o[1] == 'f' ? &s->from : o[1] == 'F' ? &s->fullname : &s->conf) = v;
 		} else if (o[1] == 'o' || strcmp(o, "-bm") == 0 || strcmp(o, "-v") == 0)
 			;	/* other -o options, the default mode: nothing to do */
 		else
@@ -220,6 +224,23 @@ sm_headers(struct sm *s)
 	return SM_OK;
 }
 
+/* All of p to a blocking descriptor; -1 on error. */
+static int
+sm_write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* SMTP to mtad over the connected socket; the engine does the protocol. */
 static enum smtpc_event
 sm_io(int fd, struct smtp_client *c, enum smtpc_event ev, char *in, size_t *inlen,
@@ -231,7 +252,8 @@ sm_io(int fd, struct smtp_client *c, enum smtpc_event ev, char *in, size_t *inle
 		size_t used;
 		ssize_t n;
 
-		if (out->len > 0 && write(fd, out->data, out->len) != (ssize_t)out->len && ev != SMTPC_CLOSED)
+		if (out->len > 0 && sm_write_all(fd, out->data, out->len) < 0 &&
+		    ev != SMTPC_CLOSED)
 			ev = smtp_client_lost(c, "cannot write to mtad");
 		buf_consume(out, out->len);
 		if (ev != SMTPC_READ)
@@ -334,26 +356,90 @@ sm_sender(struct sm *s, const struct conf *c)
 	return str_fmt(s->sender, sizeof s->sender, "%s@%s", res->pw_name, c->hostname);
 }
 
-int
-sendmail_main(int argc, char **argv, const char *conf_path)
+/*
+ * -bs: SMTP on stdin and stdout, relayed to mtad as it is (lines ending in
+ * a bare LF get their CR, as local programs expect) until mtad closes.
+ */
+static int
+sm_bs(int fd)
+{
+	char in[LIM_READ_CHUNK], out[2 * LIM_READ_CHUNK];
+	struct pollfd p[2] = { { STDIN_FILENO, POLLIN, 0 }, { fd, POLLIN, 0 } };
+	int prev_cr = 0;
+
+	for (;;) {
+		ssize_t n;
+		size_t i, o = 0;
+
+		if (poll(p, 2, SM_TIMEOUT_MS) <= 0)
+			return sm_error(SM_TEMPFAIL, "timed out");
+		if (p[1].revents) {
+			if ((n = read(fd, in, sizeof in)) <= 0)
+				return SM_OK;	/* mtad closed: after QUIT, or a 421 */
+			if (sm_write_all(STDOUT_FILENO, in, (size_t)n) < 0)
+				return sm_error(SM_IOERR, "cannot write: %s", strerror(errno));
+		}
+		if (!p[0].revents)
+			continue;
+		if ((n = read(STDIN_FILENO, in, sizeof in)) <= 0) {
+			p[0].fd = -1;	/* the client is done; mtad's reply may follow */
+			(void)shutdown(fd, SHUT_WR);
+			continue;
+		}
+		for (i = 0; i < (size_t)n; prev_cr = in[i++] == '\r') {
+			if (in[i] == '\n' && !prev_cr)
+				out[o++] = '\r';
+			out[o++] = in[i];
+		}
+		if (sm_write_all(fd, out, o) < 0)
+			return sm_error(SM_TEMPFAIL, "mtad went away: %s", strerror(errno));
+	}
+}
+
+/* Read the configuration: -C, the caller's path, $MTAD_CONF or the
+ * default, in that order. */
+static struct conf *
+sm_conf(const struct sm *s, const char *conf_path)
 {
 	struct conf_errors errs = { { 0 }, 0, 0 };
 	struct conf *c;
-	struct sm s;
 	size_t i;
-	int rc, fd;
 
-	memset(&s, 0, sizeof s);
-	log_set_fd(-1);
+	if (s->conf != NULL)
+		conf_path = s->conf;
 	if (conf_path == NULL && (conf_path = getenv("MTAD_CONF")) == NULL)
 		conf_path = CONF_DEFAULT_PATH;
 	if ((c = conf_load(conf_path, &errs)) == NULL) {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "sendmail: %s\n", errs.msgs[i]);
 		conf_errors_free(&errs);
-		return SM_TEMPFAIL;
 	}
-	if ((rc = sm_args(&s, argc, argv)) == SM_OK && sm_sender(&s, c) < 0)
+	return c;
+}
+
+int
+sendmail_main(int argc, char **argv, const char *conf_path)
+{
+	struct conf *c = NULL;
+	struct sm s;
+	size_t i;
+	int rc, fd;
+
+	memset(&s, 0, sizeof s);
+	log_set_fd(-1);
+	signal(SIGPIPE, SIG_IGN);	/* a write to a closed mtad is an error */
+	if ((rc = sm_args(&s, argc, argv)) == SM_OK && (c = sm_conf(&s, conf_path)) == NULL)
+		rc = SM_TEMPFAIL;
+	if (rc == SM_OK && s.bs) {
+		if ((fd = sm_connect(c->state_dir)) < 0)
+			rc = sm_error(SM_TEMPFAIL, "mtad is not running (%s/submit.sock: %s)",
+			    c->state_dir, strerror(errno));
+		else
+			rc = sm_bs(fd), close(fd);
+		conf_unref(c);
+		return rc;
+	}
+	if (rc == SM_OK && sm_sender(&s, c) < 0)
 		rc = sm_error(SM_USAGE, "sender too long");
 	if (rc == SM_OK && (rc = sm_read(&s)) == SM_OK)
 		rc = sm_headers(&s);
@@ -369,6 +455,7 @@ sendmail_main(int argc, char **argv, const char *conf_path)
 	for (i = 0; i < s.nrcpts; i++)
 		free(s.rcpts[i]);
 	buf_free(&s.msg);
-	conf_unref(c);
+	if (c != NULL)
+		conf_unref(c);
 	return rc;
 }
