@@ -1,5 +1,6 @@
 /*
- * control.c -- the control socket (protocol in control.h).
+ * control.c -- the control socket (control.h); requests are parsed and
+ * monitor events made by ctlproto.c.
  *
  * One thread serves every client with poll(): sockets are non-blocking,
  * each client has a bounded input line and a bounded output buffer, so a
@@ -25,9 +26,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "addr.h"
 #include "buf.h"
 #include "conf.h"
+#include "ctlproto.h"
 #include "limits.h"
 #include "log.h"
 #include "queue.h"
@@ -69,8 +70,6 @@ static struct {
 } ctl = { .fd = -1, .wake = { -1, -1 }, .ring_lock = PTHREAD_MUTEX_INITIALIZER,
 	.reload_lock = PTHREAD_MUTEX_INITIALIZER, .reload_done = PTHREAD_COND_INITIALIZER };
 
-static json_t *ctl_strn(const char *s, size_t n);
-
 /* ---- the monitor's ring ---- */
 
 /* The log tap: keep the line, wake the thread.  Cheap when no one watches. */
@@ -89,52 +88,6 @@ ctl_tap(const char *line, size_t len)
 	pthread_mutex_unlock(&ctl.ring_lock);
 	if (write(ctl.wake[1], "m", 1) < 0 && errno != EAGAIN)
 		return;	/* the thread will see the ring at its next wake anyway */
-}
-
-/* A log line (log.h's format) as a JSON event: {"at", "id", "event", ...}. */
-static json_t *
-ctl_line_json(const char *line)
-{
-	json_t *o = json_object();
-	const char *p = line, *sp;
-	char key[64], val[LIM_LOG_LINE];
-
-	if ((sp = strchr(p, ' ')) == NULL)
-		return o;
-	json_object_set_new(o, "at", ctl_strn(p, (size_t)(sp - p)));
-	p = sp + 1;
-	sp = strchr(p, ' ');
-	json_object_set_new(o, "id", ctl_strn(p, sp ? (size_t)(sp - p) : strlen(p)));
-	while (sp != NULL && *(p = sp + 1) != '\0') {
-		size_t k = strcspn(p, "="), v = 0;
-
-		if (p[k] != '=' || k >= sizeof key)
-			break;
-		memcpy(key, p, k);
-		key[k] = '\0';
-		p += k + 1;
-		if (*p == '"') {	/* quoted: \" \\ \xHH */
-			for (p++; *p && *p != '"' && v < sizeof val - 1; p++) {
-				if (*p == '\\' && p[1] == 'x' && p[2] && p[3]) {
-					char hex[3] = { p[2], p[3], 0 };
-
-					val[v++] = (char)strtol(hex, NULL, 16);
-					p += 3;
-				} else {
-					val[v++] = *p == '\\' && p[1] ? *++p : *p;
-				}
-			}
-			sp = *p == '"' ? p + 1 : NULL;
-			if (sp && *sp != ' ')
-				sp = NULL;
-		} else {
-			sp = strchr(p, ' ');
-			v = sp ? (size_t)(sp - p) : strlen(p);
-			memcpy(val, p, v < sizeof val ? v : sizeof val - 1);
-		}
-		json_object_set_new(o, key, ctl_strn(val, v));
-	}
-	return o;
 }
 
 /* ---- replies ---- */
@@ -183,113 +136,27 @@ ctl_time(time_t t)
 	return json_string(s);
 }
 
-/* A JSON string of n bytes; bytes that are not UTF-8 (a remote server's
- * reply may hold anything) become '?'. */
-static json_t *
-ctl_strn(const char *s, size_t n)
-{
-	json_t *j = json_stringn(s, n);
-	char *copy;
-	size_t i;
-
-	if (j != NULL)
-		return j;
-	copy = xstrndup(s, n);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)copy[i] >= 0x80)
-			copy[i] = '?';
-	j = json_stringn(copy, n);
-	free(copy);
-	return j ? j : json_string("");
-}
-
 static json_t *
 ctl_str(const char *s)
 {
-	return s ? ctl_strn(s, strlen(s)) : json_null();
-}
-
-/* ---- arguments ---- */
-
-struct ctl_args {
-	struct queue_select sel;
-	char domain[LIM_DOMAIN + 1];
-	int all;
-};
-
-static int
-ctl_is_queue_id(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= LIM_QUEUE_ID && strspn(s, "0123456789abcdefghjkmnpqrstvwxyz") == n;
-}
-
-/* The selection members of a request; NULL, or why they are wrong. */
-static const char *
-ctl_args(json_t *req, struct ctl_args *a)
-{
-	static const char *const states[] = { "queued", "deferred", "held", "sending" };
-	json_t *v;
-	size_t i;
-
-	memset(a, 0, sizeof *a);
-	if ((v = json_object_get(req, "id")) != NULL) {
-		if (!json_is_string(v) || !ctl_is_queue_id(json_string_value(v)))
-			return "id: not a queue ID";
-		a->sel.queue_id = json_string_value(v);
-	}
-	if ((v = json_object_get(req, "domain")) != NULL) {
-		if (!json_is_string(v) || addr_domain_to_ascii(json_string_value(v), a->domain,
-		    sizeof a->domain) != ADDR_OK)
-			return "domain: not a domain name";
-		a->sel.domain = a->domain;
-	}
-	if ((v = json_object_get(req, "sender")) != NULL) {
-		if (!json_is_string(v))
-			return "sender: not a string";
-		a->sel.sender = json_string_value(v);
-	}
-	if ((v = json_object_get(req, "state")) != NULL) {
-		for (i = 0; i < 4 && json_is_string(v); i++)
-			if (strcmp(json_string_value(v), states[i]) == 0)
-				a->sel.state = states[i];
-		if (a->sel.state == NULL)
-			return "state: one of queued, deferred, held, sending";
-	}
-	if ((v = json_object_get(req, "older_than")) != NULL) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0)
-			return "older_than: seconds";
-		a->sel.older_than = time(NULL) - (time_t)json_integer_value(v);
-	}
-	if ((v = json_object_get(req, "after")) != NULL && json_is_integer(v))
-		a->sel.after = json_integer_value(v);
-	a->sel.limit = 100;
-	if ((v = json_object_get(req, "limit")) != NULL) {
-		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-		    json_integer_value(v) > LIM_LIST_PAGE)
-			return "limit: 1 to 10000";
-		a->sel.limit = (int)json_integer_value(v);
-	}
-	a->all = json_is_true(json_object_get(req, "all"));
-	return NULL;
+	return s ? ctlproto_strn(s, strlen(s)) : json_null();
 }
 
 /* ---- reading commands ---- */
 
-typedef void ctl_fn(struct ctl_client *c, json_t *req);
+typedef void ctl_fn(struct ctl_client *c, const struct ctl_request *r);
 
 static void
-ctl_status(struct ctl_client *c, json_t *req)
+ctl_status(struct ctl_client *c, const struct ctl_request *r)
 {
 	static const char *const names[] = { "queued", "deferred", "held", "sending" };
 	struct conf *cf = conf_current();
-	json_t *r, *queue = json_object(), *ls = json_array();
+	json_t *res, *queue = json_object(), *ls = json_array();
 	long long counts[4];
 	unsigned claimed, conns;
 	size_t i;
 
-	(void)req;
+	(void)r;
 	if (queue_counts(ctl.q, counts) < 0) {
 		conf_unref(cf);
 		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
@@ -301,13 +168,13 @@ ctl_status(struct ctl_client *c, json_t *req)
 		json_array_append_new(ls, json_pack("{s:s, s:s}", "address", cf->listens[i].spec,
 		    "kind", conf_listen_kind_name(cf->listens[i].kind)));
 	sched_info(&claimed, &conns);
-	r = json_pack("{s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:b, s:s}", "version",
+	res = json_pack("{s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:b, s:s}", "version",
 	    MTAD_VERSION, "uptime", (json_int_t)(time(NULL) - ctl.started), "pid",
 	    (json_int_t)getpid(), "listeners", ls, "queue", queue, "in_flight",
 	    (json_int_t)claimed, "connections", (json_int_t)conns, "workers",
 	    (json_int_t)cf->workers, "delivery", cf->delivery, "hostname", cf->hostname);
 	conf_unref(cf);
-	ctl_reply_ok(c, r);
+	ctl_reply_ok(c, res);
 }
 
 static void
@@ -324,18 +191,11 @@ ctl_row_json(void *ctx, const struct queue_row *r)
 }
 
 static void
-ctl_queue_list(struct ctl_client *c, json_t *req)
+ctl_queue_list(struct ctl_client *c, const struct ctl_request *r)
 {
-	struct ctl_args a;
-	const char *why = ctl_args(req, &a);
-	json_t *list;
+	json_t *list = json_array();
 
-	if (why != NULL) {
-		ctl_reply_error(c, "usage", why);
-		return;
-	}
-	list = json_array();
-	if (queue_list(ctl.q, &a.sel, ctl_row_json, list) < 0) {
+	if (queue_list(ctl.q, &r->sel, ctl_row_json, list) < 0) {
 		json_decref(list);
 		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
 		return;
@@ -359,26 +219,25 @@ ctl_headers(const struct queue_message *m)
 	const char *end = memmem(m->body, m->size, "\r\n\r\n", 4);
 	size_t n = end ? (size_t)(end - m->body) + 2 : m->size;
 
-	return ctl_strn(m->body, n < LIM_SHOW_TEXT ? n : LIM_SHOW_TEXT);
+	return ctlproto_strn(m->body, n < LIM_SHOW_TEXT ? n : LIM_SHOW_TEXT);
 }
 
 static void
-ctl_queue_show(struct ctl_client *c, json_t *req)
+ctl_queue_show(struct ctl_client *c, const struct ctl_request *r)
 {
-	struct ctl_args a;
-	const char *why = ctl_args(req, &a);
+	const char *id = r->sel.queue_id;
 	struct queue_message m;
-	json_t *r, *rcpts = json_array(), *events = json_array();
+	json_t *res, *rcpts = json_array(), *events = json_array();
 	int rc;
 
-	if (why == NULL && a.sel.queue_id == NULL)
-		why = "id: a queue ID is needed";
-	if (why != NULL || (rc = queue_load_qid(ctl.q, a.sel.queue_id, &m)) < 0 ||
-	    queue_rcpts_of(ctl.q, a.sel.queue_id, ctl_row_json, rcpts) < 0 ||
-	    queue_events_of(ctl.q, a.sel.queue_id, ctl_event_json, events) < 0) {
+	if ((rc = queue_load_qid(ctl.q, id, &m)) < 0 ||
+	    queue_rcpts_of(ctl.q, id, ctl_row_json, rcpts) < 0 ||
+	    queue_events_of(ctl.q, id, ctl_event_json, events) < 0) {
+		if (rc == 0)
+			queue_message_free(&m);
 		json_decref(rcpts);
 		json_decref(events);
-		ctl_reply_error(c, why ? "usage" : "failed", why ? why : queue_errmsg(ctl.q));
+		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
 		return;
 	}
 	if (rc == 1 && json_array_size(events) == 0) {
@@ -387,19 +246,19 @@ ctl_queue_show(struct ctl_client *c, json_t *req)
 		ctl_reply_error(c, "not_found", "no such message");
 		return;
 	}
-	r = json_pack("{s:s, s:b, s:o, s:o}", "id", a.sel.queue_id, "queued", rc == 0,
+	res = json_pack("{s:s, s:b, s:o, s:o}", "id", id, "queued", rc == 0,
 	    "recipients", rcpts, "events", events);
 	if (rc == 0) {
-		json_object_set_new(r, "sender", ctl_str(m.sender));
-		json_object_set_new(r, "received_at", ctl_time(m.received_at));
-		json_object_set_new(r, "size", json_integer((json_int_t)m.size));
-		json_object_set_new(r, "client", ctl_str(m.client_addr));
-		json_object_set_new(r, "helo", ctl_str(m.helo));
-		json_object_set_new(r, "user", ctl_str(m.auth_user));
-		json_object_set_new(r, "headers", ctl_headers(&m));
+		json_object_set_new(res, "sender", ctl_str(m.sender));
+		json_object_set_new(res, "received_at", ctl_time(m.received_at));
+		json_object_set_new(res, "size", json_integer((json_int_t)m.size));
+		json_object_set_new(res, "client", ctl_str(m.client_addr));
+		json_object_set_new(res, "helo", ctl_str(m.helo));
+		json_object_set_new(res, "user", ctl_str(m.auth_user));
+		json_object_set_new(res, "headers", ctl_headers(&m));
 		queue_message_free(&m);
 	}
-	ctl_reply_ok(c, r);
+	ctl_reply_ok(c, res);
 }
 
 static void
@@ -412,29 +271,12 @@ ctl_bounce_json(void *ctx, const struct queue_bounce_row *b)
 	    "class", ctl_str(b->class), "remote", ctl_str(b->remote)));
 }
 
-/* "since": seconds back from now, or absent (all). */
-static time_t
-ctl_since(json_t *req)
-{
-	json_t *v = json_object_get(req, "since");
-
-	return json_is_integer(v) && json_integer_value(v) >= 0 ?
-	    time(NULL) - (time_t)json_integer_value(v) : 0;
-}
-
 static void
-ctl_bounces(struct ctl_client *c, json_t *req)
+ctl_bounces(struct ctl_client *c, const struct ctl_request *r)
 {
-	struct ctl_args a;
-	const char *why = ctl_args(req, &a);
-	json_t *list;
+	json_t *list = json_array();
 
-	if (why != NULL) {
-		ctl_reply_error(c, "usage", why);
-		return;
-	}
-	list = json_array();
-	if (queue_bounces(ctl.q, ctl_since(req), a.sel.domain, a.sel.limit, ctl_bounce_json,
+	if (queue_bounces(ctl.q, r->since, r->sel.domain, r->sel.limit, ctl_bounce_json,
 	    list) < 0) {
 		json_decref(list);
 		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
@@ -481,20 +323,19 @@ ctl_stats_row(void *ctx, const char *domain, const char *kind, long long n)
 }
 
 static void
-ctl_stats(struct ctl_client *c, json_t *req)
+ctl_stats(struct ctl_client *c, const struct ctl_request *r)
 {
-	time_t since = ctl_since(req);
-	json_t *r = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "received",
+	json_t *res = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "received",
 	    (json_int_t)0, "delivered", (json_int_t)0, "deferred", (json_int_t)0, "bounced",
 	    (json_int_t)0, "expired", (json_int_t)0, "queued", (json_int_t)0, "since",
-	    ctl_time(since), "domains", json_object());
+	    ctl_time(r->since), "domains", json_object());
 
-	if (queue_stats(ctl.q, since, ctl_stats_row, r) < 0) {
-		json_decref(r);
+	if (queue_stats(ctl.q, r->since, ctl_stats_row, res) < 0) {
+		json_decref(res);
 		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
 		return;
 	}
-	ctl_reply_ok(c, r);
+	ctl_reply_ok(c, res);
 }
 
 static void
@@ -508,7 +349,7 @@ ctl_user_json(void *ctx, const struct queue_user *u)
 		while (*p) {
 			size_t n = strcspn(p, ",");
 
-			json_array_append_new(d, ctl_strn(p, n));
+			json_array_append_new(d, ctlproto_strn(p, n));
 			p += n + (p[n] == ',');
 		}
 	}
@@ -517,11 +358,11 @@ ctl_user_json(void *ctx, const struct queue_user *u)
 }
 
 static void
-ctl_user_list(struct ctl_client *c, json_t *req)
+ctl_user_list(struct ctl_client *c, const struct ctl_request *r)
 {
 	json_t *list = json_array();
 
-	(void)req;
+	(void)r;
 	if (queue_users(ctl.q, ctl_user_json, list) < 0) {
 		json_decref(list);
 		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
@@ -532,10 +373,8 @@ ctl_user_list(struct ctl_client *c, json_t *req)
 
 /* ---- changing commands (through the writer) ---- */
 
-enum ctl_op { CTL_RETRY, CTL_HOLD, CTL_RELEASE, CTL_PURGE };
-
 struct ctl_change {
-	enum ctl_op op;
+	enum ctl_cmd op;		/* CTL_RETRY, _HOLD, _RELEASE or _PURGE */
 	const struct queue_select *sel;
 	time_t now;
 	const char *who;
@@ -571,6 +410,8 @@ ctl_change_job(struct queue *q, void *arg)
 	case CTL_PURGE:
 		ch->n = queue_purge(q, ch->sel, ch->now, ch->who);
 		break;
+	default:
+		ch->n = -1;
 	}
 	return ch->n < 0 ? QUEUE_ERR : QUEUE_OK;
 }
@@ -588,32 +429,22 @@ ctl_who(uid_t uid, char *out, size_t size)
 		(void)str_fmt(out, size, "uid %u", (unsigned)uid);
 }
 
+/* retry, hold, release, purge: the request says which mail (ctlproto). */
 static void
-ctl_change(struct ctl_client *c, json_t *req, enum ctl_op op)
+ctl_queue_change(struct ctl_client *c, const struct ctl_request *r)
 {
-	static const char *const names[] = { "retry", "hold", "release", "purge" };
-	struct ctl_change ch = { op, NULL, time(NULL), NULL, 0, NULL, 0, 0 };
+	struct ctl_change ch = { r->cmd, &r->sel, time(NULL), NULL, 0, NULL, 0, 0 };
 	struct writer_job job = { .fn = ctl_change_job, .arg = &ch };
-	struct ctl_args a;
-	const char *why = ctl_args(req, &a);
 	char who[300];
 	size_t i;
 
-	if (why == NULL && !a.all && !a.sel.queue_id && !a.sel.domain && !a.sel.sender &&
-	    !a.sel.state && !a.sel.older_than)
-		why = "say which: an ID, a domain, a sender, a state, older_than, or all";
-	if (why != NULL) {
-		ctl_reply_error(c, "usage", why);
-		return;
-	}
 	ctl_who(c->uid, who, sizeof who);
-	ch.sel = &a.sel;
 	ch.who = who;
 	if (writer_run(&job) != QUEUE_OK) {
 		ctl_reply_error(c, "failed", "the queue could not be changed");
 	} else {
-		log_msg(a.sel.queue_id ? a.sel.queue_id : "mtad", names[op], "%lld recipients, "
-		    "by %s", ch.n, who);
+		log_msg(r->sel.queue_id ? r->sel.queue_id : "mtad",
+		    ctlproto_cmd_name(r->cmd) + 6, "%lld recipients, by %s", ch.n, who);
 		ctl_reply_ok(c, json_pack("{s:I}", "count", (json_int_t)ch.n));
 	}
 	for (i = 0; i < ch.ndomains; i++) {
@@ -623,35 +454,10 @@ ctl_change(struct ctl_client *c, json_t *req, enum ctl_op op)
 	free(ch.domains);
 }
 
-static void
-ctl_retry(struct ctl_client *c, json_t *req)
-{
-	ctl_change(c, req, CTL_RETRY);
-}
-
-static void
-ctl_hold(struct ctl_client *c, json_t *req)
-{
-	ctl_change(c, req, CTL_HOLD);
-}
-
-static void
-ctl_release(struct ctl_client *c, json_t *req)
-{
-	ctl_change(c, req, CTL_RELEASE);
-}
-
-static void
-ctl_purge(struct ctl_client *c, json_t *req)
-{
-	ctl_change(c, req, CTL_PURGE);
-}
-
 /* ---- users ---- */
 
 struct ctl_user {
-	int op;				/* 0 add, 1 passwd, 2 remove */
-	const char *name, *hash, *domains;
+	const struct ctl_request *r;
 	int rc;
 };
 
@@ -659,93 +465,38 @@ static int
 ctl_user_job(struct queue *q, void *arg)
 {
 	struct ctl_user *u = arg;
+	const struct ctl_request *r = u->r;
 	time_t now = time(NULL);
 
-	if (u->op == 0)
-		u->rc = queue_user_add(q, u->name, u->hash, u->domains, now);
-	else if (u->op == 1)
-		u->rc = queue_user_passwd(q, u->name, u->hash, now);
+	if (r->cmd == CTL_USER_ADD)
+		u->rc = queue_user_add(q, r->name, r->hash, r->any_domain ? NULL : r->domains,
+		    now);
+	else if (r->cmd == CTL_USER_PASSWD)
+		u->rc = queue_user_passwd(q, r->name, r->hash, now);
 	else
-		u->rc = queue_user_remove(q, u->name);
+		u->rc = queue_user_remove(q, r->name);
 	return u->rc < 0 && u->rc != QUEUE_DUP ? QUEUE_ERR : QUEUE_OK;
 }
 
-/* "domains": null or an array of names, into comma-separated A-labels. */
-static const char *
-ctl_user_domains(json_t *v, char *out, size_t size, int *any)
-{
-	char one[LIM_DOMAIN + 1];
-	size_t i, used = 0;
-
-	*any = v == NULL || json_is_null(v);
-	out[0] = '\0';
-	if (*any)
-		return NULL;
-	if (!json_is_array(v) || json_array_size(v) == 0)
-		return "domains: null or a list of domain names";
-	for (i = 0; i < json_array_size(v); i++) {
-		json_t *d = json_array_get(v, i);
-
-		if (!json_is_string(d) || addr_domain_to_ascii(json_string_value(d), one,
-		    sizeof one) != ADDR_OK)
-			return "domains: not a domain name";
-		if (str_fmt(out + used, size - used, "%s%s", used ? "," : "", one) < 0)
-			return "domains: too many";
-		used = strlen(out);
-	}
-	return NULL;
-}
-
+/* user.add, user.passwd, user.remove (checked by ctlproto). */
 static void
-ctl_user(struct ctl_client *c, json_t *req, int op)
+ctl_user(struct ctl_client *c, const struct ctl_request *r)
 {
-	struct ctl_user u = { op, json_string_value(json_object_get(req, "name")),
-		json_string_value(json_object_get(req, "hash")), NULL, 0 };
+	struct ctl_user u = { r, 0 };
 	struct writer_job job = { .fn = ctl_user_job, .arg = &u };
-	char domains[LIM_AUTH_DOMAINS + 1], msg[LIM_AUTH_USER + 64];
-	const char *why = NULL;
-	int any = 1;
+	char msg[LIM_AUTH_USER + 64];
 
-	if (u.name == NULL || u.name[0] == '\0' || strlen(u.name) > LIM_AUTH_USER ||
-	    strchr(u.name, ','))
-		why = "name: a user name";
-	else if (op < 2 && (u.hash == NULL || u.hash[0] != '$' || strlen(u.hash) > LIM_AUTH_HASH))
-		why = "hash: a crypt(3) hash (mtactl makes it)";
-	else if (op == 0)
-		why = ctl_user_domains(json_object_get(req, "domains"), domains, sizeof domains, &any);
-	if (why != NULL) {
-		ctl_reply_error(c, "usage", why);
-		return;
-	}
-	u.domains = any ? NULL : domains;
 	if (writer_run(&job) != QUEUE_OK) {
 		ctl_reply_error(c, "failed", "the users table could not be changed");
 	} else if (u.rc == QUEUE_DUP) {
-		(void)str_fmt(msg, sizeof msg, "user %s exists (user passwd to change it)", u.name);
+		(void)str_fmt(msg, sizeof msg, "user %s exists (user passwd to change it)", r->name);
 		ctl_reply_error(c, "exists", msg);
 	} else if (u.rc == 1) {
-		(void)str_fmt(msg, sizeof msg, "no such user: %s", u.name);
+		(void)str_fmt(msg, sizeof msg, "no such user: %s", r->name);
 		ctl_reply_error(c, "not_found", msg);
-	} else
-		ctl_reply_ok(c, json_pack("{s:s}", "name", u.name));
-}
-
-static void
-ctl_user_add(struct ctl_client *c, json_t *req)
-{
-	ctl_user(c, req, 0);
-}
-
-static void
-ctl_user_passwd(struct ctl_client *c, json_t *req)
-{
-	ctl_user(c, req, 1);
-}
-
-static void
-ctl_user_remove(struct ctl_client *c, json_t *req)
-{
-	ctl_user(c, req, 2);
+	} else {
+		ctl_reply_ok(c, json_pack("{s:s}", "name", r->name));
+	}
 }
 
 /* ---- reload and monitor ---- */
@@ -763,13 +514,13 @@ control_reload_done(int ok, const char *msg)
 
 /* The main thread reloads (SIGHUP); wait for its verdict. */
 static void
-ctl_reload(struct ctl_client *c, json_t *req)
+ctl_reload(struct ctl_client *c, const struct ctl_request *r)
 {
 	struct timespec until;
 	unsigned gen;
 	int done;
 
-	(void)req;
+	(void)r;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += LIM_CONTROL_RELOAD;
 	pthread_mutex_lock(&ctl.reload_lock);
@@ -787,9 +538,9 @@ ctl_reload(struct ctl_client *c, json_t *req)
 }
 
 static void
-ctl_monitor(struct ctl_client *c, json_t *req)
+ctl_monitor(struct ctl_client *c, const struct ctl_request *r)
 {
-	(void)req;
+	(void)r;
 	if (!c->monitor) {
 		pthread_mutex_lock(&ctl.ring_lock);
 		c->seen = ctl.next;
@@ -800,25 +551,15 @@ ctl_monitor(struct ctl_client *c, json_t *req)
 	ctl_reply_ok(c, json_pack("{s:b}", "monitoring", 1));
 }
 
-static const struct {
-	const char *name;
-	ctl_fn *fn;
-} ctl_cmds[] = {
-	{ "status", ctl_status },
-	{ "queue.list", ctl_queue_list },
-	{ "queue.show", ctl_queue_show },
-	{ "queue.retry", ctl_retry },
-	{ "queue.hold", ctl_hold },
-	{ "queue.release", ctl_release },
-	{ "queue.purge", ctl_purge },
-	{ "bounces", ctl_bounces },
-	{ "stats", ctl_stats },
-	{ "user.list", ctl_user_list },
-	{ "user.add", ctl_user_add },
-	{ "user.passwd", ctl_user_passwd },
-	{ "user.remove", ctl_user_remove },
-	{ "reload", ctl_reload },
-	{ "monitor", ctl_monitor },
+/* The handler of each command, in enum ctl_cmd's order. */
+static ctl_fn *const ctl_cmds[] = {
+	[CTL_STATUS] = ctl_status, [CTL_QUEUE_LIST] = ctl_queue_list,
+	[CTL_QUEUE_SHOW] = ctl_queue_show, [CTL_RETRY] = ctl_queue_change,
+	[CTL_HOLD] = ctl_queue_change, [CTL_RELEASE] = ctl_queue_change,
+	[CTL_PURGE] = ctl_queue_change, [CTL_BOUNCES] = ctl_bounces, [CTL_STATS] = ctl_stats,
+	[CTL_USER_LIST] = ctl_user_list, [CTL_USER_ADD] = ctl_user,
+	[CTL_USER_PASSWD] = ctl_user, [CTL_USER_REMOVE] = ctl_user,
+	[CTL_RELOAD] = ctl_reload, [CTL_MONITOR] = ctl_monitor,
 };
 
 /* ---- clients ---- */
@@ -826,35 +567,15 @@ static const struct {
 static void
 ctl_handle(struct ctl_client *c, const char *line, size_t len)
 {
-	json_error_t e;
-	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e), *v;
-	const char *cmd;
+	struct ctl_request *r = xmalloc(sizeof *r);
+	const char *code;
 	char why[256];
-	size_t i;
 
-	if (req == NULL || !json_is_object(req)) {
-		(void)str_fmt(why, sizeof why, "malformed request: %s", req ? "not an object" :
-		    e.text);
-		ctl_reply_error(c, "usage", why);
-		json_decref(req);
-		return;
-	}
-	if ((v = json_object_get(req, "v")) != NULL && json_integer_value(v) != 1) {
-		ctl_reply_error(c, "usage", "protocol version 1 only");
-	} else if ((cmd = json_string_value(json_object_get(req, "cmd"))) == NULL) {
-		ctl_reply_error(c, "usage", "no \"cmd\"");
-	} else {
-		for (i = 0; i < sizeof ctl_cmds / sizeof ctl_cmds[0]; i++)
-			if (strcmp(cmd, ctl_cmds[i].name) == 0)
-				break;
-		if (i < sizeof ctl_cmds / sizeof ctl_cmds[0]) {
-			ctl_cmds[i].fn(c, req);
-		} else {
-			(void)str_fmt(why, sizeof why, "unknown command \"%.64s\"", cmd);
-			ctl_reply_error(c, "unknown", why);
-		}
-	}
-	json_decref(req);
+	if (ctlproto_parse(line, len, time(NULL), r, &code, why, sizeof why) < 0)
+		ctl_reply_error(c, code, why);
+	else
+		ctl_cmds[r->cmd](c, r);
+	free(r);
 }
 
 static void
@@ -937,7 +658,7 @@ ctl_feed_monitors(void)
 				lost++;
 				continue;
 			}
-			ev = ctl_line_json(ctl.ring[c->seen % LIM_MONITOR_RING]);
+			ev = ctlproto_event(ctl.ring[c->seen % LIM_MONITOR_RING]);
 			ctl_send_json(c, ev);
 			json_decref(ev);
 		}

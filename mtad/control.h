@@ -14,8 +14,8 @@
  *            too slow to read gets {"event":"lost","count":N} for what it
  *            missed, never holds the daemon back.
  *
- * Commands and their arguments are listed in control.c (ctl_cmds[]) and in
- * mtactl(8).  Peers are checked with SO_PEERCRED: root or the daemon's own
+ * Commands and their arguments are checked by ctlproto.c (ctlproto.h) and
+ * documented in mtactl(8).  Peers are checked with SO_PEERCRED: root or the daemon's own
  * uid; anyone else gets one error line and is closed.  Requests longer
  * than LIM_CONTROL_LINE, malformed JSON, unknown commands: an error
  * reply, and the connection goes on (an over-long line closes it).

@@ -5,8 +5,10 @@
  * whose sizes come from a small generator seeded with the first bytes of
  * the input (so the same bytes are also tried split at other places), the
  * way session.c would after each recv(); low bits of the first two bytes
- * also choose the client (IPv4/IPv6, trusted or not, smtp or submission)
- * and a short or long host name.  Invariants, any breach aborts:
+ * also choose the client (IPv4/IPv6, trusted or not, smtp, submission or
+ * a local user with or without a name, free to pick its sender or not,
+ * rate-limited every third MAIL) and a short or long host name.
+ * Invariants, any breach aborts:
  *
  *   - every reply line is "DDD" then " " or "-", text, CRLF; the output
  *     never holds a bare LF or CR and always ends at a line end;
@@ -15,6 +17,8 @@
  *     waiting (back-pressure on pipelining clients);
  *   - SMTP_ACT_STORE comes with a transaction of >= 1 recipient and a
  *     non-empty message, in state STORE;
+ *   - a local user not free to choose has its sender forced to
+ *     user@hostname;
  *   - after SMTP_ACT_CLOSE the engine takes no more input.
  */
 #include <stddef.h>
@@ -46,7 +50,20 @@ struct fuzz_ctx {
 	unsigned ids;
 	unsigned stores;
 	unsigned auths;
+	unsigned mails;
 };
+
+/* A rate limit that refuses every third MAIL. */
+static int
+fuzz_mail_allowed(void *ctx, char *reply, size_t size)
+{
+	struct fuzz_ctx *f = ctx;
+
+	if (++f->mails % 3 != 0)
+		return 0;
+	snprintf(reply, size, "450 4.7.1 Error: too much mail from uid 33");
+	return -1;
+}
 
 static void
 fuzz_queue_id(void *ctx, char *out, size_t size)
@@ -154,6 +171,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    size > 0 && (data[0] & 1) ? "2001:db8::1" : "192.0.2.1");
 	env.client_trusted = size > 1 ? !(data[1] & 1) : 1;
 	env.listener = size > 1 && (data[1] & 2) ? LISTEN_SUBMISSION : LISTEN_SMTP;
+	if (size > 1 && (data[1] & 8)) {
+		env.listener = LISTEN_LOCAL;
+		env.local_uid = 33;
+		env.local_user = data[1] & 16 ? NULL : "www-data";
+		env.local_free = (data[1] & 32) != 0;
+		env.mail_allowed = fuzz_mail_allowed;
+	}
 	env.tls_offer = size > 1 && (data[1] & 4);
 	env.max_message_size = 65536;
 	env.max_recipients = 100;
@@ -208,6 +232,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FUZZ_ASSERT(t->sender != NULL);
 				FUZZ_ASSERT(t->size <= env.max_message_size);
 				FUZZ_ASSERT(strlen(t->queue_id) == LIM_QUEUE_ID);
+				FUZZ_ASSERT(env.listener != LISTEN_LOCAL || env.local_free ||
+				    (strncmp(t->sender, "www-data@", 9) == 0 &&
+				    strcmp(t->sender + 9, env.hostname) == 0));
 				/* the engine waits: no input taken until stored */
 				FUZZ_ASSERT(smtp_server_input(s, "x", 1, &used) == SMTP_ACT_STORE &&
 				    used == 0);

@@ -12,6 +12,7 @@ extern const struct test addr_tests[];
 extern const struct test auth_tests[];
 extern const struct test buf_tests[];
 extern const struct test conf_tests[];
+extern const struct test ctlproto_tests[];
 extern const struct test dsn_tests[];
 extern const struct test dns_tests[];
 extern const struct test policy_tests[];
@@ -30,6 +31,7 @@ static const struct {
 	{ "auth", auth_tests },
 	{ "buf", buf_tests },
 	{ "conf", conf_tests },
+	{ "ctlproto", ctlproto_tests },
 	{ "dsn", dsn_tests },
 	{ "dns", dns_tests },
 	{ "policy", policy_tests },

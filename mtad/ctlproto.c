@@ -1,0 +1,311 @@
+/* ctlproto.c -- the control protocol's requests and events (see ctlproto.h). */
+#include "ctlproto.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "str.h"
+#include "xalloc.h"
+
+static const char *const ctl_names[] = {
+	[CTL_STATUS] = "status", [CTL_QUEUE_LIST] = "queue.list",
+	[CTL_QUEUE_SHOW] = "queue.show", [CTL_RETRY] = "queue.retry",
+	[CTL_HOLD] = "queue.hold", [CTL_RELEASE] = "queue.release",
+	[CTL_PURGE] = "queue.purge", [CTL_BOUNCES] = "bounces", [CTL_STATS] = "stats",
+	[CTL_USER_LIST] = "user.list", [CTL_USER_ADD] = "user.add",
+	[CTL_USER_PASSWD] = "user.passwd", [CTL_USER_REMOVE] = "user.remove",
+	[CTL_RELOAD] = "reload", [CTL_MONITOR] = "monitor",
+};
+#define CTL_NCMDS (sizeof ctl_names / sizeof ctl_names[0])
+
+const char *
+ctlproto_cmd_name(enum ctl_cmd cmd)
+{
+	return (size_t)cmd < CTL_NCMDS ? ctl_names[cmd] : "?";
+}
+
+json_t *
+ctlproto_strn(const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n);
+	char *copy;
+	size_t i;
+
+	if (j != NULL)
+		return j;
+	copy = xmemdup(s, n + 1);
+	copy[n] = '\0';
+	for (i = 0; i < n; i++)
+		if ((unsigned char)copy[i] >= 0x80 || copy[i] == '\0')
+			copy[i] = '?';
+	j = json_stringn(copy, n);
+	free(copy);
+	return j ? j : json_string("");
+}
+
+/* ---- requests ---- */
+
+static int
+ctl_is_queue_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= LIM_QUEUE_ID && strspn(s, "0123456789abcdefghjkmnpqrstvwxyz") == n;
+}
+
+/* A member that must be a string of at most size - 1 bytes, into out;
+ * absent: 0 and out untouched; wrong: -1. */
+static int
+ctl_string(json_t *req, const char *key, char *out, size_t size)
+{
+	json_t *v = json_object_get(req, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) >= size ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return -1;
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 1;
+}
+
+/* A member that must be an integer in [lo, hi]; absent: 0; wrong: -1. */
+static int
+ctl_int(json_t *req, const char *key, long long lo, long long hi, long long *out)
+{
+	json_t *v = json_object_get(req, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		return -1;
+	*out = json_integer_value(v);
+	return 1;
+}
+
+/* id, domain, sender, state into r->sel; NULL or why not. */
+static const char *
+ctl_which(json_t *req, struct ctl_request *r)
+{
+	static const char *const states[] = { "queued", "deferred", "held", "sending" };
+	char state[16] = "", domain[LIM_DOMAIN + 1];
+	int rc;
+	size_t i;
+
+	if ((rc = ctl_string(req, "id", r->queue_id, sizeof r->queue_id)) < 0 ||
+	    (rc > 0 && !ctl_is_queue_id(r->queue_id)))
+		return "id: not a queue ID";
+	r->sel.queue_id = rc > 0 ? r->queue_id : NULL;
+	if ((rc = ctl_string(req, "domain", domain, sizeof domain)) < 0 ||
+	    (rc > 0 && addr_domain_to_ascii(domain, r->domain, sizeof r->domain) != ADDR_OK))
+		return "domain: not a domain name";
+	r->sel.domain = rc > 0 ? r->domain : NULL;
+	if ((rc = ctl_string(req, "sender", r->sender, sizeof r->sender)) < 0)
+		return "sender: an address, or \"\" for <>";
+	r->sel.sender = rc > 0 ? r->sender : NULL;
+	if ((rc = ctl_string(req, "state", state, sizeof state)) < 0)
+		return "state: one of queued, deferred, held, sending";
+	for (i = 0; rc > 0 && i < 4; i++)
+		if (strcmp(state, states[i]) == 0)
+			r->sel.state = states[i];
+	if (rc > 0 && r->sel.state == NULL)
+		return "state: one of queued, deferred, held, sending";
+	return NULL;
+}
+
+/* The selection and paging members; NULL or why they are wrong. */
+static const char *
+ctl_select(json_t *req, time_t now, struct ctl_request *r)
+{
+	const char *why = ctl_which(req, r);
+	long long n = 100;
+	json_t *all;
+
+	if (why != NULL)
+		return why;
+	if (ctl_int(req, "limit", 1, LIM_LIST_PAGE, &n) < 0)
+		return "limit: 1 to 10000";
+	r->sel.limit = (int)n;
+	n = 0;
+	if (ctl_int(req, "after", 0, LLONG_MAX, &n) < 0)
+		return "after: a rcpt_id";
+	r->sel.after = n;
+	if ((n = 0, ctl_int(req, "older_than", 0, 100LL * 365 * 86400, &n)) < 0)
+		return "older_than: seconds";
+	r->sel.older_than = json_object_get(req, "older_than") ? now - (time_t)n : 0;
+	if ((n = 0, ctl_int(req, "since", 0, 100LL * 365 * 86400, &n)) < 0)
+		return "since: seconds";
+	r->since = json_object_get(req, "since") ? now - (time_t)n : 0;
+	if ((all = json_object_get(req, "all")) != NULL && !json_is_boolean(all))
+		return "all: true or false";
+	r->all = json_is_true(all);
+	return NULL;
+}
+
+/* "domains": null or a list of names, into comma-separated A-labels. */
+static const char *
+ctl_user_domains(json_t *v, struct ctl_request *r)
+{
+	char one[LIM_DOMAIN + 1];
+	size_t i, used = 0;
+
+	r->any_domain = v == NULL || json_is_null(v);
+	if (r->any_domain)
+		return NULL;
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return "domains: null or a list of domain names";
+	for (i = 0; i < json_array_size(v); i++) {
+		json_t *d = json_array_get(v, i);
+
+		if (!json_is_string(d) || addr_domain_to_ascii(json_string_value(d), one,
+		    sizeof one) != ADDR_OK)
+			return "domains: not a domain name";
+		if (str_fmt(r->domains + used, sizeof r->domains - used, "%s%s",
+		    used ? "," : "", one) < 0)
+			return "domains: too many";
+		used = strlen(r->domains);
+	}
+	return NULL;
+}
+
+/* user.add, user.passwd, user.remove: the members they need. */
+static const char *
+ctl_user(json_t *req, struct ctl_request *r)
+{
+	if (ctl_string(req, "name", r->name, sizeof r->name) <= 0 || r->name[0] == '\0' ||
+	    strchr(r->name, ',') || strspn(r->name, " \t\r\n") > 0)
+		return "name: a user name";
+	if (r->cmd == CTL_USER_REMOVE)
+		return NULL;
+	if (ctl_string(req, "hash", r->hash, sizeof r->hash) <= 0 || r->hash[0] != '$')
+		return "hash: a crypt(3) hash (mtactl makes it)";
+	return r->cmd == CTL_USER_ADD ? ctl_user_domains(json_object_get(req, "domains"), r) :
+	    NULL;
+}
+
+/* What the command needs beyond the common members. */
+static const char *
+ctl_needs(json_t *req, struct ctl_request *r)
+{
+	const struct queue_select *s = &r->sel;
+
+	switch (r->cmd) {
+	case CTL_QUEUE_SHOW:
+		return s->queue_id ? NULL : "id: a queue ID is needed";
+	case CTL_RETRY: case CTL_HOLD: case CTL_RELEASE: case CTL_PURGE:
+		return r->all || s->queue_id || s->domain || s->sender || s->state ||
+		    s->older_than ? NULL :
+		    "say which: an id, a domain, a sender, a state, older_than, or all";
+	case CTL_USER_ADD: case CTL_USER_PASSWD: case CTL_USER_REMOVE:
+		return ctl_user(req, r);
+	default:
+		return NULL;
+	}
+}
+
+/* The command of a request object: 0, or -1 with *code and why. */
+static int
+ctl_command(json_t *req, struct ctl_request *r, const char **code, char *why, size_t size)
+{
+	json_t *v = json_object_get(req, "v");
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	size_t i;
+
+	*code = "usage";
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) != 1)) {
+		(void)str_copy(why, size, "protocol version 1 only");
+		return -1;
+	}
+	if (cmd == NULL) {
+		(void)str_copy(why, size, "no \"cmd\"");
+		return -1;
+	}
+	for (i = 0; i < CTL_NCMDS; i++)
+		if (strcmp(cmd, ctl_names[i]) == 0) {
+			r->cmd = (enum ctl_cmd)i;
+			return 0;
+		}
+	*code = "unknown";
+	(void)str_fmt(why, size, "unknown command \"%.64s\"", cmd);
+	return -1;
+}
+
+int
+ctlproto_parse(const char *line, size_t len, time_t now, struct ctl_request *r,
+    const char **code, char *why, size_t whysize)
+{
+	json_error_t e;
+	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
+	const char *bad = NULL;
+	int rc = -1;
+
+	memset(r, 0, sizeof *r);
+	*code = "usage";
+	if (req == NULL || !json_is_object(req))
+		(void)str_fmt(why, whysize, "malformed request: %s", req ? "not an object" :
+		    e.text);
+	else if (ctl_command(req, r, code, why, whysize) == 0 &&
+	    (bad = ctl_select(req, now, r)) == NULL && (bad = ctl_needs(req, r)) == NULL)
+		rc = 0;
+	if (bad != NULL)
+		(void)str_copy(why, whysize, bad);
+	json_decref(req);
+	return rc;
+}
+
+/* ---- monitor events ---- */
+
+/* A quoted log value (log.h: \" \\ \xHH escapes) at p (after the quote)
+ * into val; returns where it ends (after the closing quote), or NULL. */
+static const char *
+ctl_unquote(const char *p, char *val, size_t size, size_t *n)
+{
+	*n = 0;
+	for (; *p && *p != '"' && *n < size - 1; p++) {
+		if (p[0] == '\\' && p[1] == 'x' && p[2] && p[3]) {
+			char hex[3] = { p[2], p[3], 0 };
+
+			val[(*n)++] = (char)strtol(hex, NULL, 16);
+			p += 3;
+		} else {
+			val[(*n)++] = p[0] == '\\' && p[1] ? *++p : *p;
+		}
+	}
+	return *p == '"' ? p + 1 : NULL;
+}
+
+json_t *
+ctlproto_event(const char *line)
+{
+	json_t *o = json_object();
+	const char *p = line, *sp;
+	char key[64], val[LIM_LOG_LINE];
+	size_t k, n;
+
+	if ((sp = strchr(p, ' ')) == NULL)
+		return o;
+	json_object_set_new(o, "at", ctlproto_strn(p, (size_t)(sp - p)));
+	p = sp + 1;
+	sp = strchr(p, ' ');
+	json_object_set_new(o, "id", ctlproto_strn(p, sp ? (size_t)(sp - p) : strlen(p)));
+	while (sp != NULL && *(p = sp + 1) != '\0') {
+		if (p[k = strcspn(p, "= ")] != '=' || k == 0 || k >= sizeof key)
+			break;
+		memcpy(key, p, k);
+		key[k] = '\0';
+		p += k + 1;
+		if (*p == '"') {
+			if ((sp = ctl_unquote(p + 1, val, sizeof val, &n)) != NULL && *sp != ' ')
+				sp = NULL;
+		} else {
+			sp = strchr(p, ' ');
+			n = sp ? (size_t)(sp - p) : strlen(p);
+			n = n < sizeof val ? n : sizeof val - 1;
+			memcpy(val, p, n);
+		}
+		json_object_set_new(o, key, ctlproto_strn(val, n));
+	}
+	return o;
+}

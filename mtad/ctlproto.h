@@ -1,0 +1,75 @@
+/*
+ * ctlproto.h -- the control protocol, version 1, as pure functions (no
+ * socket, no clock, no database): a request line in, a checked request
+ * out; a log line in, a monitor event out.  control.c serves them; the
+ * fuzzer and the unit tests drive them directly.
+ *
+ * A request is one JSON object on one line:
+ *
+ *   {"v":1, "cmd":"queue.list", "state":"deferred", "limit":50}
+ *
+ * "v" may be left out (it means 1); any other version is refused.  Members
+ * a command does not use are ignored; members it uses are checked:
+ *
+ *   id          a queue ID (queue.show needs one)
+ *   domain      a domain name, U-labels or A-labels (kept as A-labels)
+ *   sender      an envelope sender ("" for <>)
+ *   state       queued | deferred | held | sending
+ *   older_than  seconds (received longer ago than that)
+ *   since       seconds back from now (bounces, stats)
+ *   after       a listing cursor: the last "rcpt_id" seen
+ *   limit       1 .. LIM_LIST_PAGE (default 100)
+ *   all         true: everything (retry, hold, release, purge)
+ *   name, hash, domains   user.add / user.passwd / user.remove: a user
+ *               name, a crypt(3) hash made by the client, and null or a
+ *               list of sender domains
+ *
+ * retry, hold, release and purge must say which mail: an id, a domain, a
+ * sender, a state, older_than, or all.
+ */
+#ifndef MTAD_CTLPROTO_H
+#define MTAD_CTLPROTO_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "limits.h"
+#include "queue.h"
+
+enum ctl_cmd {
+	CTL_STATUS, CTL_QUEUE_LIST, CTL_QUEUE_SHOW, CTL_RETRY, CTL_HOLD, CTL_RELEASE,
+	CTL_PURGE, CTL_BOUNCES, CTL_STATS, CTL_USER_LIST, CTL_USER_ADD, CTL_USER_PASSWD,
+	CTL_USER_REMOVE, CTL_RELOAD, CTL_MONITOR,
+};
+
+struct ctl_request {
+	enum ctl_cmd cmd;
+	struct queue_select sel;	/* its strings point into this struct */
+	int all;
+	time_t since;			/* a time; 0: not given (everything) */
+	char queue_id[LIM_QUEUE_ID + 1];
+	char domain[LIM_DOMAIN + 1];
+	char sender[LIM_MAILBOX + 1];
+	char name[LIM_AUTH_USER + 1];
+	char hash[LIM_AUTH_HASH + 1];
+	char domains[LIM_AUTH_DOMAINS + 1];	/* A-labels, comma-separated */
+	int any_domain;			/* user.add without "domains" */
+};
+
+/*
+ * One request line (without its LF); `now` turns older_than and since into
+ * times.  0, or -1 with the reply's error code ("usage" or "unknown") in
+ * *code and its text in why.
+ */
+int ctlproto_parse(const char *line, size_t len, time_t now, struct ctl_request *r,
+    const char **code, char *why, size_t whysize);
+/* "queue.list" for CTL_QUEUE_LIST, ... */
+const char *ctlproto_cmd_name(enum ctl_cmd cmd);
+/* A log line (log.h's format: "TIME ID key=value ...") as a monitor
+ * event {"at", "id", "event", ...}; never NULL. */
+json_t *ctlproto_event(const char *line);
+/* A JSON string of n bytes; bytes that are not UTF-8 become '?'. */
+json_t *ctlproto_strn(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,157 @@
+/* test_ctlproto.c -- control requests and monitor events, without a socket. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctlproto.h"
+#include "test.h"
+
+#define NOW 1800000000
+
+static int
+parse(const char *line, struct ctl_request *r, const char **code, char *why, size_t size)
+{
+	return ctlproto_parse(line, strlen(line), NOW, r, code, why, size);
+}
+
+/* A refused request: its code, and a reason holding `part`. */
+static void
+refused(const char *line, const char *code, const char *part)
+{
+	struct ctl_request r;
+	const char *c = NULL;
+	char why[256] = "";
+
+	if (parse(line, &r, &c, why, sizeof why) == 0) {
+		test_fail(__FILE__, __LINE__, "accepted: %s", line);
+		return;
+	}
+	CHECK_STR(c, code);
+	if (strstr(why, part) == NULL)
+		test_fail(__FILE__, __LINE__, "%s: reason \"%s\" lacks \"%s\"", line, why, part);
+}
+
+static void
+test_selection(void)
+{
+	struct ctl_request r;
+	const char *code;
+	char why[256];
+
+	CHECK_INT(parse("{\"v\":1,\"cmd\":\"queue.list\",\"state\":\"deferred\",\"domain\":"
+	    "\"B\\u00fccher.example\",\"sender\":\"\",\"limit\":5,\"after\":42}", &r, &code,
+	    why, sizeof why), 0);
+	CHECK_INT(r.cmd, CTL_QUEUE_LIST);
+	CHECK_STR(r.sel.state, "deferred");
+	CHECK_STR(r.sel.domain, "xn--bcher-kva.example");
+	CHECK_STR(r.sel.sender, "");
+	CHECK_INT(r.sel.limit, 5);
+	CHECK_INT(r.sel.after, 42);
+	CHECK(r.sel.queue_id == NULL && r.sel.older_than == 0 && r.since == 0);
+	/* "v" may be left out; the page defaults to 100 */
+	CHECK_INT(parse("{\"cmd\":\"queue.list\"}", &r, &code, why, sizeof why), 0);
+	CHECK_INT(r.sel.limit, 100);
+	CHECK(r.sel.state == NULL && r.sel.domain == NULL && r.sel.sender == NULL);
+	CHECK_INT(parse("{\"cmd\":\"queue.purge\",\"older_than\":3600}", &r, &code, why,
+	    sizeof why), 0);
+	CHECK_INT(r.sel.older_than, NOW - 3600);
+	CHECK_INT(parse("{\"cmd\":\"stats\",\"since\":60}", &r, &code, why, sizeof why), 0);
+	CHECK_INT(r.since, NOW - 60);
+	CHECK_INT(parse("{\"cmd\":\"queue.retry\",\"all\":true}", &r, &code, why, sizeof why), 0);
+	CHECK(r.all);
+	CHECK_INT(parse("{\"cmd\":\"queue.show\",\"id\":\"1gm0wtvcc7rb\"}", &r, &code, why,
+	    sizeof why), 0);
+	CHECK_STR(r.sel.queue_id, "1gm0wtvcc7rb");
+}
+
+static void
+test_refusals(void)
+{
+	refused("", "usage", "malformed request");
+	refused("not json", "usage", "malformed request");
+	refused("[1,2]", "usage", "not an object");
+	refused("{\"cmd\":\"status\",\"cmd\":\"status\"}", "usage", "malformed");
+	refused("{\"v\":2,\"cmd\":\"status\"}", "usage", "version 1");
+	refused("{\"v\":\"1\",\"cmd\":\"status\"}", "usage", "version 1");
+	refused("{\"v\":1}", "usage", "cmd");
+	refused("{\"cmd\":7}", "usage", "cmd");
+	refused("{\"cmd\":\"queue.explode\"}", "unknown", "queue.explode");
+	refused("{\"cmd\":\"queue.list\",\"state\":\"delivered\"}", "usage", "state");
+	refused("{\"cmd\":\"queue.list\",\"state\":1}", "usage", "state");
+	refused("{\"cmd\":\"queue.list\",\"limit\":0}", "usage", "limit");
+	refused("{\"cmd\":\"queue.list\",\"limit\":10001}", "usage", "limit");
+	refused("{\"cmd\":\"queue.list\",\"limit\":\"5\"}", "usage", "limit");
+	refused("{\"cmd\":\"queue.list\",\"domain\":\"no spaces.example\"}", "usage", "domain");
+	refused("{\"cmd\":\"queue.list\",\"sender\":\"a\\u0000b\"}", "usage", "malformed");
+	refused("{\"cmd\":\"queue.list\",\"sender\":7}", "usage", "sender");
+	refused("{\"cmd\":\"queue.show\"}", "usage", "id");
+	refused("{\"cmd\":\"queue.show\",\"id\":\"NOT-AN-ID\"}", "usage", "id");
+	refused("{\"cmd\":\"queue.purge\"}", "usage", "say which");
+	refused("{\"cmd\":\"queue.hold\",\"all\":false}", "usage", "say which");
+	refused("{\"cmd\":\"queue.retry\",\"all\":1}", "usage", "all");
+	refused("{\"cmd\":\"stats\",\"since\":-5}", "usage", "since");
+	refused("{\"cmd\":\"queue.purge\",\"older_than\":\"1h\"}", "usage", "older_than");
+}
+
+static void
+test_users(void)
+{
+	struct ctl_request r;
+	const char *code;
+	char why[256];
+
+	CHECK_INT(parse("{\"cmd\":\"user.add\",\"name\":\"ann\",\"hash\":\"$y$j9T$x\","
+	    "\"domains\":[\"example.org\",\"B\\u00fccher.example\"]}", &r, &code, why,
+	    sizeof why), 0);
+	CHECK_STR(r.name, "ann");
+	CHECK_STR(r.hash, "$y$j9T$x");
+	CHECK_STR(r.domains, "example.org,xn--bcher-kva.example");
+	CHECK(!r.any_domain);
+	CHECK_INT(parse("{\"cmd\":\"user.add\",\"name\":\"bob\",\"hash\":\"$y$j9T$x\"}", &r,
+	    &code, why, sizeof why), 0);
+	CHECK(r.any_domain);
+	CHECK_INT(parse("{\"cmd\":\"user.remove\",\"name\":\"bob\"}", &r, &code, why,
+	    sizeof why), 0);
+	refused("{\"cmd\":\"user.add\",\"name\":\"bob\"}", "usage", "hash");
+	refused("{\"cmd\":\"user.passwd\",\"name\":\"bob\",\"hash\":\"plain\"}", "usage", "hash");
+	refused("{\"cmd\":\"user.add\",\"name\":\"\",\"hash\":\"$1\"}", "usage", "name");
+	refused("{\"cmd\":\"user.add\",\"name\":\"a,b\",\"hash\":\"$1\"}", "usage", "name");
+	refused("{\"cmd\":\"user.add\",\"name\":\"a\",\"hash\":\"$1\",\"domains\":[]}", "usage",
+	    "domains");
+	refused("{\"cmd\":\"user.add\",\"name\":\"a\",\"hash\":\"$1\",\"domains\":[\"x y\"]}",
+	    "usage", "domains");
+}
+
+static void
+test_events(void)
+{
+	json_t *ev = ctlproto_event("2026-11-26T12:32:52.693Z 1gm0wtvcc7rb event=received "
+	    "from=a@b.example msg=\"say \\\"hi\\\" \\x41\\\\\" nrcpt=3");
+
+	CHECK_STR(json_string_value(json_object_get(ev, "at")), "2026-11-26T12:32:52.693Z");
+	CHECK_STR(json_string_value(json_object_get(ev, "id")), "1gm0wtvcc7rb");
+	CHECK_STR(json_string_value(json_object_get(ev, "event")), "received");
+	CHECK_STR(json_string_value(json_object_get(ev, "from")), "a@b.example");
+	CHECK_STR(json_string_value(json_object_get(ev, "msg")), "say \"hi\" A\\");
+	CHECK_STR(json_string_value(json_object_get(ev, "nrcpt")), "3");
+	json_decref(ev);
+	/* broken lines give what could be read, never more */
+	ev = ctlproto_event("nospace");
+	CHECK_INT(json_object_size(ev), 0);
+	json_decref(ev);
+	ev = ctlproto_event("t id event=x msg=\"unterminated more=1");
+	CHECK_STR(json_string_value(json_object_get(ev, "event")), "x");
+	CHECK(json_object_get(ev, "more") == NULL);
+	json_decref(ev);
+	ev = ctlproto_event("t id bad\xff=x reply=\xff\xfe");
+	CHECK(json_object_get(ev, "reply") == NULL || json_is_string(json_object_get(ev,
+	    "reply")));
+	json_decref(ev);
+}
+
+const struct test ctlproto_tests[] = {
+	{ "selection", test_selection },
+	{ "refusals", test_refusals },
+	{ "users", test_users },
+	{ "events", test_events },
+	{ NULL, NULL },
+};
