@@ -18,6 +18,7 @@
  */
 #include "sendmail.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <pwd.h>
@@ -29,6 +30,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "b64.h"
 #include "buf.h"
 #include "conf.h"
 #include "limits.h"
@@ -50,7 +52,8 @@ struct sm {
 	char *rcpts[SM_MAX_RCPTS];
 	size_t nrcpts;
 	struct buf msg;			/* the message, CR LF lines */
-	char sender[LIM_MAILBOX + 1];
+	char sender[LIM_MAILBOX + 1];	/* "" for <> */
+	char from_addr[LIM_MAILBOX + 1];	/* for an added From: */
 };
 
 static int sm_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -149,15 +152,50 @@ sm_read(struct sm *s)
 	return rc;
 }
 
-/* The addresses of a To/Cc/Bcc value: comma-separated, each "<a@b>" or
- * "a@b", "Name <a@b>", or a group "name: a@b, c@d;". */
-static int
-sm_header_rcpts(struct sm *s, const char *v, size_t n)
+/* v without its comments "(...)" (nested, outside quoted strings). */
+static void
+sm_uncomment(const char *v, size_t n, struct buf *out)
 {
-	size_t i = 0, start = 0, lt = 0, gt = 0;
-	int quoted = 0, angle = 0;
+	int quoted = 0, depth = 0;
+	size_t i;
 
-	for (i = 0; i <= n; i++) {
+	for (i = 0; i < n; i++) {
+		char ch = v[i];
+
+		if (ch == '\\' && i + 1 < n && (quoted || depth)) {
+			if (!depth)
+				(void)buf_append(out, v + i, 2);
+			i++;
+			continue;
+		}
+		if (!depth && ch == '"')
+			quoted = !quoted;
+		else if (!quoted && ch == '(')
+			depth++;
+		else if (!quoted && ch == ')' && depth > 0) {
+			depth--;
+			continue;
+		}
+		if (!depth)
+			(void)buf_append(out, &ch, 1);
+	}
+}
+
+/* The addresses of a To/Cc/Bcc value: comma-separated, each "<a@b>" or
+ * "a@b", "Name <a@b>", or a group "name: a@b, c@d;"; comments dropped. */
+static int
+sm_header_rcpts(struct sm *s, const char *value, size_t len)
+{
+	struct buf b;
+	const char *v;
+	size_t n, i, start = 0, lt = 0, gt = 0;
+	int quoted = 0, angle = 0, rc = 0;
+
+	buf_init(&b, len + 1);
+	sm_uncomment(value, len, &b);
+	v = b.data ? b.data : "";
+	n = b.len;
+	for (i = 0; i <= n && rc == 0; i++) {
 		char ch = i < n ? v[i] : ',';
 
 		if (ch == '"' && (i == 0 || v[i - 1] != '\\'))
@@ -172,27 +210,100 @@ sm_header_rcpts(struct sm *s, const char *v, size_t n)
 			start = i + 1;	/* a group's name */
 		if ((ch != ',' && ch != ';') || angle)
 			continue;
-		if (gt > lt && lt >= start && sm_add_rcpt(s, v + lt + 1, gt - lt - 1) < 0)
-			return -1;
-		if (!(gt > lt && lt >= start) && sm_add_rcpt(s, v + start, i - start) < 0)
-			return -1;
+		if (gt > lt && lt >= start)
+			rc = sm_add_rcpt(s, v + lt + 1, gt - lt - 1);
+		else
+			rc = sm_add_rcpt(s, v + start, i - start);
 		start = i + 1;
+	}
+	buf_free(&b);
+	return rc;
+}
+
+/* Does the line at p start a header field ("Name:", RFC 5322 2.2)? */
+static int
+sm_is_field(const char *p, const char *end)
+{
+	const char *q = p;
+
+	while (q < end && *q > ' ' && *q < 127 && *q != ':')
+		q++;
+	return q > p && q < end && *q == ':';
+}
+
+/* A UTF-8 name as RFC 2047 encoded-words of at most 75 characters
+ * (45 octets each, cut between characters), separated by spaces. */
+static int
+sm_encoded_words(const char *name, struct buf *out)
+{
+	size_t len = strlen(name), off = 0;
+	char b64[128];
+
+	while (off < len) {
+		size_t n = len - off < 45 ? len - off : 45;
+
+		while (n > 1 && off + n < len && ((unsigned char)name[off + n] & 0xc0) == 0x80)
+			n--;
+		if (b64_encode(name + off, n, b64, sizeof b64) < 0 ||
+		    buf_printf(out, "%s=?UTF-8?B?%s?=", off ? " " : "", b64) < 0)
+			return -1;
+		off += n;
 	}
 	return 0;
 }
 
-/* Header fields: with -t, recipients from To/Cc/Bcc; Bcc removed; a
- * From: added when there is none.  The message is rewritten in place. */
+/* -F NAME as a display name: atoms as they are, anything else quoted,
+ * non-ASCII as RFC 2047 encoded-words.  -1 for control characters. */
+static int
+sm_display_name(const char *name, struct buf *out)
+{
+	const char *p;
+	int plain = 1;
+
+	for (p = name; *p; p++) {
+		if ((unsigned char)*p < ' ' || *p == 127)
+			return -1;
+		if ((unsigned char)*p >= 0x80)
+			return sm_encoded_words(name, out);
+		plain &= isalnum((unsigned char)*p) || strchr(" !#$%&'*+-/=?^_`{|}~", *p) != NULL;
+	}
+	if (plain)
+		return buf_puts(out, name);
+	(void)buf_append(out, "\"", 1);
+	for (p = name; *p; p++)
+		if ((*p == '"' || *p == '\\') ? buf_printf(out, "\\%c", *p) : buf_append(out, p, 1))
+			return -1;
+	return buf_append(out, "\"", 1);
+}
+
+/* The From: sendmail adds when there is none: -F and the sender. */
+static int
+sm_add_from(const struct sm *s, struct buf *out)
+{
+	if (buf_puts(out, "From: ") < 0)
+		return -1;
+	if (s->fullname != NULL && s->fullname[0] != '\0' &&
+	    (sm_display_name(s->fullname, out) < 0 || buf_puts(out, " ") < 0))
+		return -1;
+	return buf_printf(out, "<%s>\r\n", s->from_addr);
+}
+
+/*
+ * The header: with -t, recipients from To/Cc/Bcc; Bcc removed; a From:
+ * added when there is none.  The header ends at an empty line or at the
+ * first line that is not a field (then text that was never a header --
+ * "echo hi | sendmail x" -- becomes the body, after an empty line).
+ */
 static int
 sm_headers(struct sm *s)
 {
 	struct buf out;
 	const char *p = s->msg.data ? s->msg.data : "", *end = p + s->msg.len;
-	int has_from = 0;
+	int has_from = 0, rc = SM_OK;
 
 	buf_init(&out, LIM_MAX_MESSAGE_SIZE);
-	while (p < end && !(p[0] == '\r' && p[1] == '\n')) {
-		const char *f = p, *colon;
+	while (rc == SM_OK && p < end && sm_is_field(p, end)) {
+		const char *f = p, *colon = memchr(p, ':', (size_t)(end - p));
 		size_t n;
 
 		do {	/* a field: its line and the folded ones after it */
@@ -201,23 +312,22 @@ sm_headers(struct sm *s)
 			p = nl ? nl + 1 : end;
 		} while (p < end && (*p == ' ' || *p == '\t'));
 		n = (size_t)(p - f);
-		colon = memchr(f, ':', n);
 		has_from |= str_iprefix(f, "From:") > 0;
-		if (s->t && colon && (str_iprefix(f, "To:") || str_iprefix(f, "Cc:") ||
+		if (s->t && (str_iprefix(f, "To:") || str_iprefix(f, "Cc:") ||
 		    str_iprefix(f, "Bcc:")) &&
-		    sm_header_rcpts(s, colon + 1, n - (size_t)(colon + 1 - f)) < 0) {
-			buf_free(&out);
-			return sm_error(SM_USAGE, "too many or too long recipients");
-		}
+		    sm_header_rcpts(s, colon + 1, n - (size_t)(colon + 1 - f)) < 0)
+			rc = sm_error(SM_USAGE, "too many or too long recipients");
 		if (!str_iprefix(f, "Bcc:"))
 			(void)buf_append(&out, f, n);
 	}
-	if (!has_from)
-		(void)buf_printf(&out, "From: %s%s<%s>\r\n", s->fullname ? s->fullname : "",
-		    s->fullname ? " " : "", s->sender);
-	if (buf_append(&out, p, (size_t)(end - p)) < 0) {
+	if (rc == SM_OK && !has_from && sm_add_from(s, &out) < 0)
+		rc = sm_error(SM_USAGE, "-F: not a name (control characters?)");
+	if (rc == SM_OK && ((p < end && !(p[0] == '\r' && p + 1 < end && p[1] == '\n') &&
+	    buf_append(&out, "\r\n", 2) < 0) || buf_append(&out, p, (size_t)(end - p)) < 0))
+		rc = sm_error(SM_DATAERR, "message too large");
+	if (rc != SM_OK) {
 		buf_free(&out);
-		return sm_error(SM_DATAERR, "message too large");
+		return rc;
 	}
 	buf_free(&s->msg);
 	s->msg = out;
@@ -340,20 +450,30 @@ sm_connect(const char *state_dir)
 	return fd;
 }
 
-/* The envelope sender: -f, or the caller as user@hostname (mtad decides
- * which it keeps). */
+/* The envelope sender: -f ("<>" or "" for the null sender), or the caller
+ * as user@hostname; mtad decides which it keeps.  An added From: names -f,
+ * or the caller. */
 static int
 sm_sender(struct sm *s, const struct conf *c)
 {
 	struct passwd pw, *res = NULL;
 	char buf[1024];
+	size_t n;
 
-	if (s->from != NULL)
-		return str_copy(s->sender, sizeof s->sender, s->from);
 	if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) != 0 || res == NULL)
-		return str_fmt(s->sender, sizeof s->sender, "uid%u@%s", (unsigned)getuid(),
-		    c->hostname);
-	return str_fmt(s->sender, sizeof s->sender, "%s@%s", res->pw_name, c->hostname);
+		(void)str_fmt(s->from_addr, sizeof s->from_addr, "uid%u@%s",
+		    (unsigned)getuid(), c->hostname);
+	else if (str_fmt(s->from_addr, sizeof s->from_addr, "%s@%s", res->pw_name,
+	    c->hostname) < 0)
+		return -1;
+	if (s->from == NULL)
+		return str_copy(s->sender, sizeof s->sender, s->from_addr);
+	n = strlen(s->from);
+	if ((n >= 2 && s->from[0] == '<' && s->from[n - 1] == '>' ?	/* -f '<a@b>' */
+	    str_fmt(s->sender, sizeof s->sender, "%.*s", (int)(n - 2), s->from + 1) :
+	    str_copy(s->sender, sizeof s->sender, s->from)) < 0)
+		return -1;
+	return s->sender[0] ? str_copy(s->from_addr, sizeof s->from_addr, s->sender) : 0;
 }
 
 /*
