@@ -6,7 +6,7 @@
 #   make SAN=1 check  the same under ASan+UBSan
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make completion   regenerate contrib/mtactl.bash from mtactl's command table
-#   make bench        intake benchmark (tests/bench/)
+#   make bench        intake and listing benchmarks (tests/bench/)
 
 PREFIX   ?= /usr/local
 SBINDIR  ?= $(PREFIX)/sbin
@@ -156,8 +156,9 @@ run: deps-build
 completion: $(MTACTL)
 	$(MTACTL) completion > contrib/mtactl.bash
 
-bench: $(MTAD)
+bench: $(MTAD) $(MTACTL)
 	tests/bench/intake $(MTAD)
+	tests/bench/listing $(MTAD)
 
 install: $(MTAD) $(MTACTL)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

@@ -773,9 +773,17 @@ queue_users(struct queue *q, void (*cb)(void *ctx, const struct queue_user *u), 
 static void
 queue_select_where(const struct queue_select *s, struct buf *sql)
 {
-	(void)buf_puts(sql, " WHERE r.state IN ('queued', 'deferred', 'held', 'sending')");
+	/* A listing walks recipients in id order (its pages are "after" an
+	 * id): without a domain, sender or message to look up, scanning the
+	 * table is the fast way ("+" keeps SQLite off the state index, which
+	 * would have it sort the whole state first: 0.2-0.5 s for a million
+	 * recipients, against under 1 ms -- 0.1 s when nothing matches). */
+	const char *scan = s->listing && !s->domain && !s->sender && !s->queue_id ? "+" : "";
+
+	(void)buf_printf(sql, " WHERE %sr.state IN ('queued', 'deferred', 'held', 'sending')",
+	    scan);
 	if (s->state)
-		(void)buf_puts(sql, " AND r.state = ?");
+		(void)buf_printf(sql, " AND %sr.state = ?", scan);
 	if (s->domain)
 		(void)buf_puts(sql, " AND r.domain = ?");
 	if (s->queue_id)
@@ -864,11 +872,13 @@ int
 queue_list(struct queue *q, const struct queue_select *s,
     void (*cb)(void *ctx, const struct queue_row *r), void *ctx)
 {
+	struct queue_select l = *s;
+	sqlite3_stmt *st;
 	int i;
-	sqlite3_stmt *st = queue_select_prepare(q, QUEUE_ROW_COLS, s,
-	    " AND r.id > ? ORDER BY r.id LIMIT ?", 1, &i);
 
-	if (st == NULL)
+	l.listing = 1;
+	if ((st = queue_select_prepare(q, QUEUE_ROW_COLS, &l, " AND r.id > ? ORDER BY r.id "
+	    "LIMIT ?", 1, &i)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, i++, s->after);
 	sqlite3_bind_int(st, i, s->limit > 0 ? s->limit : 100);

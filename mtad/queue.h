@@ -175,6 +175,7 @@ struct queue_select {
 	time_t older_than;		/* received before this time */
 	long long after;		/* listing cursor: recipients.id */
 	int limit;			/* listing page size */
+	int listing;			/* set by queue_list */
 };
 
 /* One waiting recipient with its message, for listings.  Strings belong
