@@ -13,7 +13,7 @@ libevent-dev libsqlite3-dev libncurses-dev libjansson-dev libcrypt-dev"
 TEST="python3 python3-pytest python3-dnslib python3-dnspython python3-dkim
 python3-nacl python3-aiosmtpd python3-pyte swaks libnet-ssleay-perl
 libio-socket-inet6-perl libdigest-hmac-perl msmtp postfix tmux strace clang
-libclang-rt-14-dev sqlite3"
+libclang-rt-14-dev sqlite3 mandoc man-db"
 
 want=$BUILD
 check=0
