@@ -158,6 +158,20 @@ addr_domain_shape(const char **pp, int *utf8)
 }
 
 enum addr_err
+addr_domain_to_unicode(const char *domain, char *out, size_t size)
+{
+	char *u = NULL;
+	enum addr_err err = ADDR_OK;
+
+	if (idn2_to_unicode_8z8z(domain, &u, 0) != IDN2_OK)
+		return ADDR_BAD_IDN;
+	if (str_copy(out, size, u) < 0)
+		err = ADDR_DOMAIN_TOO_LONG;
+	idn2_free(u);
+	return err;
+}
+
+enum addr_err
 addr_domain_to_ascii(const char *domain, char *out, size_t size)
 {
 	char *ascii = NULL;

@@ -56,6 +56,11 @@ enum addr_err addr_parse_mailbox(const char *s, struct addr *out);
  * ADDR_DOMAIN_TOO_LONG. */
 enum addr_err addr_domain_to_ascii(const char *domain, char *out, size_t size);
 
+/* The U-label form of an A-label domain ("xn--bcher-kva.example" ->
+ * "bücher.example"); a domain without A-labels is copied.  ADDR_OK,
+ * ADDR_BAD_IDN or ADDR_DOMAIN_TOO_LONG. */
+enum addr_err addr_domain_to_unicode(const char *domain, char *out, size_t size);
+
 /* A short English reason, for replies and config errors. */
 const char *addr_strerror(enum addr_err e);
 

@@ -974,8 +974,23 @@ conf_read_file(const char *path, size_t *len, struct conf_errors *errs)
 	return b.data ? b.data : xstrdup("");
 }
 
+static struct conf *conf_load_opt(const char *path, int check_files,
+    struct conf_errors *errs);
+
 struct conf *
 conf_load(const char *path, struct conf_errors *errs)
+{
+	return conf_load_opt(path, 1, errs);
+}
+
+struct conf *
+conf_load_client(const char *path, struct conf_errors *errs)
+{
+	return conf_load_opt(path, 0, errs);
+}
+
+static struct conf *
+conf_load_opt(const char *path, int check_files, struct conf_errors *errs)
 {
 	char host[LIM_DOMAIN + 1], *text;
 	struct conf *c;
@@ -991,7 +1006,8 @@ conf_load(const char *path, struct conf_errors *errs)
 	before = errs->n + errs->dropped;
 	c = conf_parse_all(path, text, len, host, errs);
 	free(text);
-	(void)conf_check_files(c, errs);
+	if (c != NULL && check_files)
+		(void)conf_check_files(c, errs);
 	if (errs->n + errs->dropped > before) {
 		conf_free(c);
 		return NULL;

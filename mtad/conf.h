@@ -132,6 +132,9 @@ struct conf *conf_parse(const char *path, const char *text, size_t len,
 /* Read and parse `path`, then check the files it names exist.  Uses the
  * system host name as default.  NULL with errs on any error. */
 struct conf *conf_load(const char *path, struct conf_errors *errs);
+/* The same without the file checks: for mtactl and sendmail, which need
+ * state_dir and hostname and may run as users who cannot read the keys. */
+struct conf *conf_load_client(const char *path, struct conf_errors *errs);
 /* Check that the files named (tls_cert, tls_key, tls_ca, auth secrets) are
  * readable; errors are appended to errs.  Returns the number added. */
 size_t conf_check_files(const struct conf *c, struct conf_errors *errs);

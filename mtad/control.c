@@ -26,6 +26,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "buf.h"
 #include "conf.h"
 #include "ctlproto.h"
@@ -45,6 +46,11 @@ struct ctl_client {
 	unsigned long long seen;	/* monitor: next ring sequence to send */
 	struct buf in, out;
 	int closing;			/* send what is queued, then close */
+	/* a reload asked for: answered when main is done, or at the deadline;
+	 * the client's next requests wait */
+	int reloading;
+	unsigned reload_gen;		/* ctl.reload_gen when asked */
+	time_t reload_deadline;		/* monotonic */
 };
 
 static struct {
@@ -61,14 +67,13 @@ static struct {
 	char *ring[LIM_MONITOR_RING];
 	unsigned long long next;	/* sequence of the next line */
 	int monitors;			/* clients monitoring (atomic) */
-	/* a reload asked for by a client */
+	/* the last reload main finished (any cause: SIGHUP too) */
 	pthread_mutex_t reload_lock;
-	pthread_cond_t reload_done;
 	unsigned reload_gen;
 	int reload_ok;
 	char reload_msg[LIM_LOG_LINE];
 } ctl = { .fd = -1, .wake = { -1, -1 }, .ring_lock = PTHREAD_MUTEX_INITIALIZER,
-	.reload_lock = PTHREAD_MUTEX_INITIALIZER, .reload_done = PTHREAD_COND_INITIALIZER };
+	.reload_lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- the monitor's ring ---- */
 
@@ -96,9 +101,18 @@ static void
 ctl_send_json(struct ctl_client *c, json_t *o)
 {
 	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	char msg[200];
+	size_t n = s ? strlen(s) : 0;
 
+	if (s != NULL && c->out.len + n + 1 > LIM_CONTROL_OUTPUT) {
+		/* too big to queue: say so instead (an error line is small) */
+		free(s);
+		(void)str_fmt(msg, sizeof msg, "{\"v\":1,\"ok\":false,\"code\":\"failed\","
+		    "\"error\":\"reply too large (%zu bytes): ask for a smaller page\"}", n);
+		s = xstrdup(msg);
+	}
 	if (s == NULL || buf_puts(&c->out, s) < 0 || buf_append(&c->out, "\n", 1) < 0)
-		c->closing = 1;	/* it cannot take even a reply: let it go */
+		c->closing = 1;	/* it cannot take even an error line: let it go */
 	free(s);
 }
 
@@ -303,7 +317,11 @@ static void
 ctl_stats_row(void *ctx, const char *domain, const char *kind, long long n)
 {
 	json_t *r = ctx, *into = r;
+	char a[LIM_DOMAIN + 1];
 
+	/* event recipients are as clients wrote them: one key per domain */
+	if (domain != NULL && addr_domain_to_ascii(domain, a, sizeof a) == ADDR_OK)
+		domain = a;
 	if (domain != NULL) {
 		json_t *ds = json_object_get(r, "domains");
 
@@ -501,6 +519,15 @@ ctl_user(struct ctl_client *c, const struct ctl_request *r)
 
 /* ---- reload and monitor ---- */
 
+static time_t
+ctl_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 void
 control_reload_done(int ok, const char *msg)
 {
@@ -508,33 +535,46 @@ control_reload_done(int ok, const char *msg)
 	ctl.reload_gen++;
 	ctl.reload_ok = ok;
 	(void)str_copy(ctl.reload_msg, sizeof ctl.reload_msg, msg);
-	pthread_cond_broadcast(&ctl.reload_done);
 	pthread_mutex_unlock(&ctl.reload_lock);
+	if (ctl.running && write(ctl.wake[1], "r", 1) < 0 && errno != EAGAIN)
+		return;	/* the thread also looks at every poll timeout */
 }
 
-/* The main thread reloads (SIGHUP); wait for its verdict. */
+/* The main thread reloads (SIGHUP); the verdict is sent by
+ * ctl_reload_check, so no other client waits meanwhile. */
 static void
 ctl_reload(struct ctl_client *c, const struct ctl_request *r)
 {
-	struct timespec until;
-	unsigned gen;
+	(void)r;
+	pthread_mutex_lock(&ctl.reload_lock);
+	c->reload_gen = ctl.reload_gen;
+	pthread_mutex_unlock(&ctl.reload_lock);
+	c->reloading = 1;
+	c->reload_deadline = ctl_mono() + LIM_CONTROL_RELOAD;
+	kill(getpid(), SIGHUP);
+}
+
+/* Answer a client whose reload finished or timed out; 1 if answered. */
+static int
+ctl_reload_check(struct ctl_client *c)
+{
 	int done;
 
-	(void)r;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += LIM_CONTROL_RELOAD;
+	if (!c->reloading)
+		return 0;
 	pthread_mutex_lock(&ctl.reload_lock);
-	gen = ctl.reload_gen;
-	kill(getpid(), SIGHUP);
-	while (ctl.reload_gen == gen &&
-	    pthread_cond_timedwait(&ctl.reload_done, &ctl.reload_lock, &until) != ETIMEDOUT)
-		;
-	done = ctl.reload_gen != gen;
+	done = ctl.reload_gen != c->reload_gen;
 	if (done && ctl.reload_ok)
 		ctl_reply_ok(c, json_pack("{s:s}", "message", ctl.reload_msg));
-	else
-		ctl_reply_error(c, "failed", done ? ctl.reload_msg : "the reload did not finish");
+	else if (done)
+		ctl_reply_error(c, "failed", ctl.reload_msg);
 	pthread_mutex_unlock(&ctl.reload_lock);
+	if (!done && ctl_mono() < c->reload_deadline)
+		return 0;
+	if (!done)
+		ctl_reply_error(c, "failed", "the reload did not finish");
+	c->reloading = 0;
+	return 1;
 }
 
 static void
@@ -610,11 +650,27 @@ ctl_write(struct ctl_client *c)
 	return c->closing ? -1 : 0;
 }
 
+/* Answer the complete lines read, in order; a reload holds the rest
+ * back until it is answered. */
+static void
+ctl_lines(struct ctl_client *c)
+{
+	char *nl;
+
+	while (!c->closing && !c->reloading &&
+	    (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
+		size_t len = (size_t)(nl - c->in.data);
+
+		ctl_handle(c, c->in.data, len);
+		buf_consume(&c->in, len + 1);
+	}
+}
+
 /* Read and answer complete lines; -1 when the client is gone. */
 static int
 ctl_read(struct ctl_client *c)
 {
-	char tmp[16384], *nl;
+	char tmp[16384];
 	ssize_t n = recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
 
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
@@ -624,12 +680,7 @@ ctl_read(struct ctl_client *c)
 		c->closing = 1;
 		return 0;
 	}
-	while (!c->closing && (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
-		size_t len = (size_t)(nl - c->in.data);
-
-		ctl_handle(c, c->in.data, len);
-		buf_consume(&c->in, len + 1);
-	}
+	ctl_lines(c);
 	return 0;
 }
 
@@ -654,7 +705,7 @@ ctl_feed_monitors(void)
 		for (; c->seen < ctl.next; c->seen++) {
 			json_t *ev;
 
-			if (c->out.len > LIM_CONTROL_OUTPUT / 2) {
+			if (c->out.len > LIM_MONITOR_OUTPUT) {
 				lost++;
 				continue;
 			}
@@ -712,12 +763,33 @@ ctl_accept(void)
 
 /* ---- the thread ---- */
 
+/* One client after poll: read, answer a finished reload, write. */
+static void
+ctl_serve(struct ctl_client **slot, short revents)
+{
+	struct ctl_client *c = *slot;
+
+	if (c->reloading && (revents & (POLLHUP | POLLERR))) {
+		ctl_close(slot);	/* gone while its reload runs */
+		return;
+	}
+	if (!c->reloading && (revents & (POLLIN | POLLHUP | POLLERR)) && ctl_read(c) < 0) {
+		ctl_close(slot);
+		return;
+	}
+	if (ctl_reload_check(c))
+		ctl_lines(c);		/* what it sent meanwhile */
+	if (ctl_write(c) < 0)		/* answers go out at once */
+		ctl_close(slot);
+}
+
 static void
 ctl_poll_once(void)
 {
 	struct pollfd p[2 + LIM_CONTROL_CLIENTS];
 	size_t map[LIM_CONTROL_CLIENTS], n = 2, i, k;
 	char drain[256];
+	int waiting = 0;
 
 	p[0] = (struct pollfd){ ctl.fd, POLLIN, 0 };
 	p[1] = (struct pollfd){ ctl.wake[0], POLLIN, 0 };
@@ -726,12 +798,13 @@ ctl_poll_once(void)
 
 		if (c == NULL)
 			continue;
-		p[n] = (struct pollfd){ c->fd, (short)((c->closing ? 0 : POLLIN) |
+		p[n] = (struct pollfd){ c->fd, (short)((c->closing || c->reloading ? 0 : POLLIN) |
 		    (c->out.len ? POLLOUT : 0)), 0 };
+		waiting |= c->reloading;
 		map[n - 2] = i;
 		n++;
 	}
-	if (poll(p, (nfds_t)n, -1) < 0)
+	if (poll(p, (nfds_t)n, waiting ? 1000 : -1) < 0)
 		return;
 	if (p[1].revents & POLLIN) {
 		while (read(ctl.wake[0], drain, sizeof drain) > 0)
@@ -740,18 +813,9 @@ ctl_poll_once(void)
 	}
 	if (p[0].revents & POLLIN)
 		ctl_accept();
-	for (k = 2; k < n; k++) {
-		struct ctl_client **slot = &ctl.clients[map[k - 2]];
-
-		if (*slot == NULL)
-			continue;
-		if ((p[k].revents & (POLLIN | POLLHUP | POLLERR)) && ctl_read(*slot) < 0) {
-			ctl_close(slot);
-			continue;
-		}
-		if (ctl_write(*slot) < 0)	/* answers go out at once */
-			ctl_close(slot);
-	}
+	for (k = 2; k < n; k++)
+		if (ctl.clients[map[k - 2]] != NULL)
+			ctl_serve(&ctl.clients[map[k - 2]], p[k].revents);
 }
 
 static void *

@@ -131,11 +131,14 @@
 #define LIM_TLS_HANDSHAKE 30
 
 /* The control socket: clients at once, one request line, what may wait
- * unsent for one client (a monitor that does not read loses events
- * rather than holding the daemon back), the monitor's backlog of lines. */
+ * unsent for one client (a full page of the longest rows fits; a bigger
+ * reply is refused with an error), how much of that a monitor may have
+ * waiting before it loses events (it never holds the daemon back), and
+ * the monitor's backlog of log lines. */
 #define LIM_CONTROL_CLIENTS 64
 #define LIM_CONTROL_LINE (64 * 1024)
-#define LIM_CONTROL_OUTPUT (4 * 1024 * 1024)
+#define LIM_CONTROL_OUTPUT (32 * 1024 * 1024)
+#define LIM_MONITOR_OUTPUT (1024 * 1024)
 #define LIM_MONITOR_RING 4096
 /* A listing page, and the most a `show` returns of headers and body. */
 #define LIM_LIST_PAGE 10000

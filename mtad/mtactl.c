@@ -138,7 +138,7 @@ mtactl_conf(struct mtactl *m)
 
 	if (m->conf != NULL)
 		return 0;
-	if ((m->conf = conf_load(m->conf_path, &errs)) == NULL) {
+	if ((m->conf = conf_load_client(m->conf_path, &errs)) == NULL) {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		conf_errors_free(&errs);
@@ -346,6 +346,9 @@ mtactl_json_out(json_t *v)
 
 /* ---- commands ---- */
 
+/* `mtactl help`: the width of the command column. */
+#define MTACTL_HELP_LEFT 32
+
 /* The selection options shared by queue commands, into a request. */
 static int
 mtactl_select(struct mtactl *m, json_t *req)
@@ -430,21 +433,22 @@ mtactl_queue(struct mtactl *m)
 		return rc;
 	if (m->json)
 		return mtactl_json_out(r);
-	printf("%-13s%-6s%-9s%-4s%-6s%-21s%s\n", "ID", "AGE", "STATE", "TRY", "NEXT",
+	/* 80 columns: 12 ID, 6 AGE, 8 STATE, 3 TRY, 6 NEXT, 19 and 20 */
+	printf("%-13s%-7s%-9s%-4s%-7s%-20s%s\n", "ID", "AGE", "STATE", "TRY", "NEXT",
 	    "SENDER", "RECIPIENT");
 	json_array_foreach(r, i, row) {
 		time_t t = mtactl_when(json_object_get(row, "next_attempt"));
 
 		mtactl_dur(now - mtactl_when(json_object_get(row, "received_at")), age, sizeof age);
 		mtactl_dur(t - now, next, sizeof next);
-		printf("%-13s%-6s%-9s%3lld ", json_string_value(json_object_get(row, "id")), age,
+		printf("%-13s%-7s%-9s%3lld ", json_string_value(json_object_get(row, "id")), age,
 		    json_string_value(json_object_get(row, "state")),
 		    (long long)json_integer_value(json_object_get(row, "attempts")));
-		mtactl_col(t > now ? next : "now", 5);
+		mtactl_col(t > now ? next : "now", 6);
 		mtactl_addr(json_string_value(json_object_get(row, "sender")), who, sizeof who);
-		mtactl_col(who, 20);
+		mtactl_col(who, 19);
 		mtactl_addr(json_string_value(json_object_get(row, "recipient")), who, sizeof who);
-		mtactl_col_end(who, 19);
+		mtactl_col_end(who, 20);
 		putchar('\n');
 	}
 	printf("%zu recipients%s\n", json_array_size(r), json_array_size(r) ==
@@ -838,12 +842,20 @@ mtactl_event_line(json_t *ev)
 	json_object_foreach(ev, key, v) {
 		const char *s = json_string_value(v);
 
-		if (s == NULL || !strcmp(key, "at") || !strcmp(key, "id") || !strcmp(key, "event"))
+		if (!strcmp(key, "at") || !strcmp(key, "id") || !strcmp(key, "event"))
 			continue;
-		if (*s && strpbrk(s, " \"\\") == NULL)
+		if (json_is_integer(v))		/* "lost": count */
+			printf(" %s=%lld", key, (long long)json_integer_value(v));
+		if (s == NULL)
+			continue;
+		if (*s && strpbrk(s, " \"\\") == NULL) {
 			printf(" %s=%s", key, s);
-		else
-			printf(" %s=\"%s\"", key, s);
+			continue;
+		}
+		printf(" %s=\"", key);
+		for (; *s; s++)
+			printf("%s%c", *s == '"' || *s == '\\' ? "\\" : "", *s);
+		putchar('"');
 	}
 	putchar('\n');
 }
@@ -917,15 +929,16 @@ mtactl_help(struct mtactl *m)
 
 	(void)m;
 	printf("usage: mtactl [-f FILE] [--json] COMMAND ...\n\n");
-	for (i = 0; i < MTACTL_NCMDS; i++) {
-		char left[80];
+	for (i = 0; i < MTACTL_NCMDS; i++) {	/* fits 80 columns */
+		const struct mtactl_cmd *c = &mtactl_cmds[i];
+		char left[128];
 
-		(void)str_fmt(left, sizeof left, "%s %s %s", mtactl_cmds[i].words,
-		    mtactl_cmds[i].args, mtactl_cmds[i].opts);
-		if (strlen(left) > 40)
-			printf("  %s\n  %-40s %s\n", left, "", mtactl_cmds[i].help);
+		(void)str_fmt(left, sizeof left, "%s%s%s%s%s", c->words, c->args[0] ? " " : "",
+		    c->args, c->opts[0] ? " " : "", c->opts);
+		if (strlen(left) > MTACTL_HELP_LEFT)
+			printf("  %s\n  %-*s %s\n", left, MTACTL_HELP_LEFT, "", c->help);
 		else
-			printf("  %-40s %s\n", left, mtactl_cmds[i].help);
+			printf("  %-*s %s\n", MTACTL_HELP_LEFT, left, c->help);
 	}
 	printf("\nT: a duration (30m, 6h, 2d).  exit: 0 ok, 1 error, 2 usage, "
 	    "3 mtad not reachable\n");

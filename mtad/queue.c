@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "buf.h"
 #include "log.h"
 #include "str.h"
@@ -1054,19 +1055,41 @@ queue_unhold(struct queue *q, const struct queue_select *s, time_t now,
 	    " next_attempt = ?, updated_at = ?" QUEUE_SEL_IDS, s, which, now);
 }
 
+/* A "purged" event for every recipient about to go, naming who did it
+ * (so that `show` keeps the message's history). */
+static int
+queue_purge_events(struct queue *q, const struct queue_select *s, time_t now,
+    const char *who)
+{
+	char *head = sqlite3_mprintf("INSERT INTO events (at, queue_id, recipient, kind, reply)"
+	    " SELECT ?, m.queue_id, r.address, 'purged', 'purged by ' || %Q FROM recipients r"
+	    " JOIN messages m ON m.id = r.message_id", who);
+	sqlite3_stmt *st;
+	int i, rc;
+
+	if (head == NULL)
+		return -1;
+	st = queue_select_prepare(q, head, s, " AND r.state <> 'sending'", 2, &i);
+	sqlite3_free(head);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 long long
 queue_purge(struct queue *q, const struct queue_select *s, time_t now, const char *who)
 {
 	char why[256];
-	long long n = queue_select_change(q, "DELETE FROM recipients" QUEUE_SEL_IDS, s,
-	    " AND r.state <> 'sending'", now);
+	long long n;
 
-	if (n < 0 || queue_exec(q, "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM"
+	if (queue_purge_events(q, s, now, who) < 0 ||
+	    (n = queue_select_change(q, "DELETE FROM recipients" QUEUE_SEL_IDS, s,
+	    " AND r.state <> 'sending'", now)) < 0 ||
+	    queue_exec(q, "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM"
 	    " recipients WHERE message_id = messages.id)", why, sizeof why) < 0)
-		return -1;
-	(void)str_fmt(why, sizeof why, "%lld recipients purged by %s", n, who);
-	if (n > 0 && queue_insert_event(q, now, s->queue_id, NULL, "purged", 0, why, NULL,
-	    NULL) != QUEUE_OK)
 		return -1;
 	return n;
 }
@@ -1077,15 +1100,20 @@ queue_bounces(struct queue *q, time_t since, const char *domain, int limit,
 {
 	sqlite3_stmt *st;
 	struct queue_bounce_row b;
+	char u[LIM_DOMAIN * 4 + 1];
 	int rc;
 
+	/* Recipients are kept as the client wrote them: match both forms. */
+	if (domain != NULL && addr_domain_to_unicode(domain, u, sizeof u) != ADDR_OK)
+		(void)str_copy(u, sizeof u, domain);
 	if (sqlite3_prepare_v2(q->db, "SELECT at, queue_id, sender, recipient, remote, code,"
 	    " enhanced, reply, class FROM bounces WHERE at >= ?1 AND (?2 IS NULL OR"
-	    " lower(substr(recipient, instr(recipient, '@') + 1)) = ?2)"
+	    " lower(substr(recipient, instr(recipient, '@') + 1)) IN (?2, ?4))"
 	    " ORDER BY id DESC LIMIT ?3", -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
 	queue_bind_text(st, 2, domain);
+	queue_bind_text(st, 4, domain ? u : NULL);
 	sqlite3_bind_int(st, 3, limit > 0 ? limit : 100);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		b.at = (time_t)sqlite3_column_int64(st, 0);
@@ -1127,7 +1155,8 @@ queue_stats(struct queue *q, time_t since,
     void (*cb)(void *ctx, const char *domain, const char *kind, long long n), void *ctx)
 {
 	static const char *const sql[] = {
-		"SELECT NULL, kind, count(*) FROM events WHERE at >= ? GROUP BY kind",
+		"SELECT NULL, kind, count(*) FROM events WHERE at >= ? AND kind IN ('received',"
+		    " 'delivered', 'deferred', 'bounced', 'expired', 'purged') GROUP BY kind",
 		"SELECT lower(substr(recipient, instr(recipient, '@') + 1)), kind, count(*)"
 		    " FROM events WHERE at >= ? AND recipient IS NOT NULL AND kind IN"
 		    " ('delivered', 'deferred', 'bounced', 'expired') GROUP BY 1, 2",

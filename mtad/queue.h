@@ -217,8 +217,8 @@ long long queue_retry(struct queue *q, const struct queue_select *s, time_t now,
 long long queue_hold(struct queue *q, const struct queue_select *s, time_t now);
 long long queue_unhold(struct queue *q, const struct queue_select *s, time_t now,
     void (*domain_cb)(void *ctx, const char *domain), void *ctx);
-/* Remove recipients without a DSN, and messages left with none; an
- * events row says who did it. */
+/* Remove recipients without a DSN, and messages left with none; each
+ * recipient gets a "purged" event saying who did it (`who`). */
 long long queue_purge(struct queue *q, const struct queue_select *s, time_t now,
     const char *who);
 
@@ -233,7 +233,7 @@ int queue_bounces(struct queue *q, time_t since, const char *domain, int limit,
     void (*cb)(void *ctx, const struct queue_bounce_row *b), void *ctx);
 
 /* Events since `since` (0: all) counted by kind (received, delivered,
- * deferred, bounced, expired...): cb(ctx, NULL, kind, n) for the totals,
+ * deferred, bounced, expired, purged): cb(ctx, NULL, kind, n) for the totals,
  * then cb(ctx, domain, kind, n) per recipient domain; then the waiting
  * recipients now: cb(ctx, domain, "queued", n) per domain.  0 or -1. */
 int queue_stats(struct queue *q, time_t since,

@@ -86,39 +86,49 @@ sm_add_rcpt(struct sm *s, const char *a, size_t n)
 	return 0;
 }
 
-/* Options as sendmail's; the remaining words are recipients. */
+static int sm_header_rcpts(struct sm *s, const char *value, size_t len);
+
+/* One option at argv[*k] (its value may be the next word). */
+static int
+sm_option(struct sm *s, int argc, char **argv, int *k)
+{
+	const char *o = argv[*k];
+
+	if (strcmp(o, "-t") == 0)
+		s->t = 1;
+	else if (strcmp(o, "-i") == 0 || strcmp(o, "-oi") == 0)
+		s->i = 1;
+	else if (strcmp(o, "-bs") == 0)
+		s->bs = 1;
+	else if (o[1] == 'f' || o[1] == 'F' || o[1] == 'C') {
+		const char *v = o[2] ? o + 2 : *k + 1 < argc ? argv[++*k] : NULL;
+
+		if (v == NULL)
+			return sm_error(SM_USAGE, "%s needs a value", o);
+		*(o[1] == 'f' ? &s->from : o[1] == 'F' ? &s->fullname : &s->conf) = v;
+	} else if (o[1] == 'o' || strcmp(o, "-bm") == 0 || strcmp(o, "-v") == 0)
+		;	/* other -o options, the default mode: nothing to do */
+	else
+		return sm_error(SM_USAGE, "option %s is not supported", o);
+	return SM_OK;
+}
+
+/* Options as sendmail's, anywhere before "--"; the other words are
+ * recipients, each an address list ("a@b, Name <c@d>"). */
 static int
 sm_args(struct sm *s, int argc, char **argv)
 {
-	int k;
+	int k, opts = 1, rc;
 
-	for (k = 1; k < argc && argv[k][0] == '-'; k++) {
-		const char *o = argv[k];
-
-		if (strcmp(o, "--") == 0) {
-			k++;
-			break;
-		}
-		if (strcmp(o, "-t") == 0)
-			s->t = 1;
-		else if (strcmp(o, "-i") == 0 || strcmp(o, "-oi") == 0)
-			s->i = 1;
-		else if (strcmp(o, "-bs") == 0)
-			s->bs = 1;
-		else if (o[1] == 'f' || o[1] == 'F' || o[1] == 'C') {
-			const char *v = o[2] ? o + 2 : k + 1 < argc ? argv[++k] : NULL;
-
-			if (v == NULL)
-				return sm_error(SM_USAGE, "%s needs a value", o);
-			*(o[1] == 'f' ? &s->from : o[1] == 'F' ? &s->fullname : &s->conf) = v;
-		} else if (o[1] == 'o' || strcmp(o, "-bm") == 0 || strcmp(o, "-v") == 0)
-			;	/* other -o options, the default mode: nothing to do */
-		else
-			return sm_error(SM_USAGE, "option %s is not supported", o);
-	}
-	for (; k < argc; k++)
-		if (sm_add_rcpt(s, argv[k], strlen(argv[k])) < 0)
+	for (k = 1; k < argc; k++) {
+		if (opts && strcmp(argv[k], "--") == 0)
+			opts = 0;
+		else if (opts && argv[k][0] == '-' && argv[k][1] != '\0') {
+			if ((rc = sm_option(s, argc, argv, &k)) != SM_OK)
+				return rc;
+		} else if (sm_header_rcpts(s, argv[k], strlen(argv[k])) < 0)
 			return sm_error(SM_USAGE, "too many or too long recipients");
+	}
 	return SM_OK;
 }
 
@@ -529,7 +539,7 @@ sm_conf(const struct sm *s, const char *conf_path)
 		conf_path = s->conf;
 	if (conf_path == NULL && (conf_path = getenv("MTAD_CONF")) == NULL)
 		conf_path = CONF_DEFAULT_PATH;
-	if ((c = conf_load(conf_path, &errs)) == NULL) {
+	if ((c = conf_load_client(conf_path, &errs)) == NULL) {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "sendmail: %s\n", errs.msgs[i]);
 		conf_errors_free(&errs);

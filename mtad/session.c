@@ -422,7 +422,7 @@ session_main(void *arg)
 		    strchr(ss->peer, ':') ? "]" : "", ss->port);
 	log_str(&l, "listener", ss->listener);
 	log_str(&l, "kind", conf_listen_kind_name(ss->kind));
-	log_str(&l, "trusted", ss->trusted ? "yes" : "no");
+	log_str(&l, "trusted", ss->kind == LISTEN_LOCAL ? "local" : ss->trusted ? "yes" : "no");
 	if (ss->kind == LISTEN_LOCAL) {
 		log_num(&l, "uid", (long long)ss->uid);
 		log_str(&l, "user", ss->user);

@@ -210,6 +210,33 @@ def test_sendmail_envelope_recipients_from_arguments(world):
         "a To: header became a recipient without -t"
 
 
+def test_sendmail_options_after_recipients_and_address_lists(world):
+    """Options may follow the recipients (as with sendmail's getopt); one
+    argument may hold an address list; "--" ends the options."""
+    m = world.mtad()
+    ok(world.sendmail(m, ["list1@example.net, Two <list2@example.net>", "-i",
+                          "-F", "After Recipients", "--", "list3@example.net"],
+                      "Subject: l\n\nkept\n.\nstill kept\n"))
+    msgs = wait_rcpts(world.sink, ["list1@example.net", "list2@example.net",
+                                   "list3@example.net"])
+    assert body_of(msgs[0].data) == b"kept\r\n.\r\nstill kept\r\n", msgs[0].data
+    assert "After Recipients" in header_values(msgs[0].data, "From")[0]
+
+
+def test_sendmail_works_when_secrets_are_private(world):
+    """A config naming files only mtad may read (route auth= secrets,
+    tls_key) still serves sendmail for every local user: clients do not
+    check those files."""
+    secret = os.path.join(world.base, "relay.secret")
+    with open(secret, "w") as f:
+        f.write("s3cret\n")
+    os.chmod(secret, 0o600)
+    m = world.mtad(extra=f"route private.example 127.0.0.1:{world.sink.port} tls=may "
+                         f"auth=relay:{secret}\n")
+    ok(world.sendmail(m, ["priv@example.net"], "Subject: p\n\nb\n"))
+    one_message(world.sink, "priv@example.net")
+
+
 def test_sendmail_t_folded_group_and_bcc_only(world):
     """-t reads folded fields and group syntax; a message whose only
     recipient is in Bcc: goes out with the Bcc: removed."""
