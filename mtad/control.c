@@ -757,7 +757,7 @@ ctl_accept(void)
 	ctl.clients[i] = xcalloc(1, sizeof *ctl.clients[i]);
 	ctl.clients[i]->fd = fd;
 	ctl.clients[i]->uid = cred.uid;
-	buf_init(&ctl.clients[i]->in, LIM_CONTROL_LINE);
+	buf_init(&ctl.clients[i]->in, LIM_CONTROL_LINE + 1);	/* and its LF */
 	buf_init(&ctl.clients[i]->out, LIM_CONTROL_OUTPUT);
 }
 

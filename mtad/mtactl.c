@@ -344,6 +344,21 @@ mtactl_json_out(json_t *v)
 	return EXIT_OK;
 }
 
+/* Members of a reply object: 0 or "" when absent. */
+static long long
+mtactl_int(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static const char *
+mtactl_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
 /* ---- commands ---- */
 
 /* `mtactl help`: the width of the command column. */
@@ -444,7 +459,8 @@ mtactl_queue(struct mtactl *m)
 		printf("%-13s%-7s%-9s%3lld ", json_string_value(json_object_get(row, "id")), age,
 		    json_string_value(json_object_get(row, "state")),
 		    (long long)json_integer_value(json_object_get(row, "attempts")));
-		mtactl_col(t > now ? next : "now", 6);
+		mtactl_col(strcmp(mtactl_str(row, "state"), "held") == 0 ? "-" : t > now ? next :
+		    "now", 6);
 		mtactl_addr(json_string_value(json_object_get(row, "sender")), who, sizeof who);
 		mtactl_col(who, 19);
 		mtactl_addr(json_string_value(json_object_get(row, "recipient")), who, sizeof who);
@@ -599,12 +615,6 @@ mtactl_bounces(struct mtactl *m)
 	}
 	json_decref(r);
 	return EXIT_OK;
-}
-
-static long long
-mtactl_int(json_t *o, const char *key)
-{
-	return (long long)json_integer_value(json_object_get(o, key));
 }
 
 static int
@@ -818,8 +828,14 @@ mtactl_reload(struct mtactl *m)
 	json_t *r;
 	int rc;
 
-	if ((r = mtactl_call(m, json_pack("{s:s}", "cmd", "reload"), &rc)) == NULL)
+	if ((r = mtactl_call(m, json_pack("{s:s}", "cmd", "reload"), &rc)) == NULL) {
+		/* the file names the socket: a new state_dir hides the running mtad */
+		if (rc == EXIT_DOWN)
+			fprintf(stderr, "mtactl: if state_dir was changed in %s, mtad still "
+			    "runs on the old one: restart it (a reload cannot move it)\n",
+			    m->conf_path);
 		return rc;
+	}
 	if (m->json)
 		return mtactl_json_out(r);
 	printf("reloaded: %s\n", json_string_value(json_object_get(r, "message")));
