@@ -666,20 +666,28 @@ ctl_lines(struct ctl_client *c)
 	}
 }
 
-/* Read and answer complete lines; -1 when the client is gone. */
+/* Read and answer complete lines; -1 when the client is gone.  The
+ * answered lines are gone from c->in before each read, so reading at most
+ * what is left of it refuses only a line that is itself too long. */
 static int
 ctl_read(struct ctl_client *c)
 {
-	char tmp[16384];
-	ssize_t n = recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+	size_t room = c->in.max - c->in.len;
+	char *dst;
+	ssize_t n;
 
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-		return -1;
-	if (n > 0 && buf_append(&c->in, tmp, (size_t)n) < 0) {
+	if (room > 16384)
+		room = 16384;
+	if (room == 0 || (dst = buf_reserve(&c->in, room)) == NULL) {
 		ctl_reply_error(c, "usage", "request line too long");
 		c->closing = 1;
 		return 0;
 	}
+	n = recv(c->fd, dst, room, MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		return -1;
+	if (n > 0)
+		buf_commit(&c->in, (size_t)n);
 	ctl_lines(c);
 	return 0;
 }

@@ -39,6 +39,20 @@ policy_cidr_match(const struct conf_cidr *n, const unsigned char a[16])
 }
 
 int
+policy_local_sender_free(const struct conf *c, uid_t uid, const char *user,
+    uid_t daemon_uid)
+{
+	size_t i;
+
+	if (uid == 0 || uid == daemon_uid)
+		return 1;
+	for (i = 0; user != NULL && i < c->nlocal_trusted; i++)
+		if (strcmp(c->local_trusted[i], user) == 0)
+			return 1;
+	return 0;
+}
+
+int
 policy_client_trusted(const struct conf *c, const struct sockaddr *sa)
 {
 	unsigned char a[16];

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -37,6 +38,13 @@ struct policy_verdict {
 	int code;
 	char reply[LIM_REPLY_LINE];
 };
+
+/* May a local user (on the sendmail socket) choose its envelope sender?
+ * root, the daemon's own user (daemon_uid) and the `local_trusted` users
+ * may; everyone else sends as user@hostname.  mtad decides with it, and
+ * sendmail with the same rule, for the From: field it adds. */
+int policy_local_sender_free(const struct conf *c, uid_t uid, const char *user,
+    uid_t daemon_uid);
 
 /* Is the client address (AF_INET or AF_INET6) inside a `trusted` network? */
 int policy_client_trusted(const struct conf *c, const struct sockaddr *sa);

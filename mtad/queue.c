@@ -1079,17 +1079,42 @@ queue_purge_events(struct queue *q, const struct queue_select *s, time_t now,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Remember which messages the purge touches, so that those left with no
+ * waiting recipient can go afterwards, as queue_finish() does after a
+ * delivery (their delivered and bounced rows go with them). */
+static int
+queue_purge_note_messages(struct queue *q, const struct queue_select *s)
+{
+	char why[256];
+	sqlite3_stmt *st;
+	int i, rc;
+
+	if (queue_exec(q, "CREATE TEMP TABLE IF NOT EXISTS purge_msgs (id INTEGER PRIMARY KEY);"
+	    " DELETE FROM temp.purge_msgs", why, sizeof why) < 0)
+		return -1;
+	st = queue_select_prepare(q, "INSERT OR IGNORE INTO temp.purge_msgs SELECT"
+	    " r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id", s,
+	    " AND r.state <> 'sending'", 1, &i);
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 long long
 queue_purge(struct queue *q, const struct queue_select *s, time_t now, const char *who)
 {
 	char why[256];
 	long long n;
 
-	if (queue_purge_events(q, s, now, who) < 0 ||
+	if (queue_purge_note_messages(q, s) < 0 || queue_purge_events(q, s, now, who) < 0 ||
 	    (n = queue_select_change(q, "DELETE FROM recipients" QUEUE_SEL_IDS, s,
 	    " AND r.state <> 'sending'", now)) < 0 ||
-	    queue_exec(q, "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM"
-	    " recipients WHERE message_id = messages.id)", why, sizeof why) < 0)
+	    queue_exec(q, "DELETE FROM messages WHERE id IN (SELECT id FROM temp.purge_msgs)"
+	    " AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = messages.id AND"
+	    " state IN ('queued', 'deferred', 'held', 'sending')); DELETE FROM temp.purge_msgs",
+	    why, sizeof why) < 0)
 		return -1;
 	return n;
 }

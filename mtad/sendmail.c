@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@
 #include "conf.h"
 #include "limits.h"
 #include "log.h"
+#include "policy.h"
 #include "smtp_client.h"
 #include "str.h"
 #include "xalloc.h"
@@ -461,15 +463,21 @@ sm_connect(const char *state_dir)
 }
 
 /* The envelope sender: -f ("<>" or "" for the null sender), or the caller
- * as user@hostname; mtad decides which it keeps.  An added From: names -f,
- * or the caller. */
+ * as user@hostname; mtad decides which it keeps.  An added From: names the
+ * -f address when mtad will keep it (policy_local_sender_free(), with the
+ * daemon's uid from the owner of its socket), else the caller. */
 static int
 sm_sender(struct sm *s, const struct conf *c)
 {
 	struct passwd pw, *res = NULL;
-	char buf[1024];
+	struct stat st;
+	char buf[1024], path[sizeof ((struct sockaddr_un *)0)->sun_path];
+	uid_t daemon_uid = (uid_t)-1;
 	size_t n;
 
+	if (str_fmt(path, sizeof path, "%s/submit.sock", c->state_dir) == 0 &&
+	    stat(path, &st) == 0)
+		daemon_uid = st.st_uid;
 	if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) != 0 || res == NULL)
 		(void)str_fmt(s->from_addr, sizeof s->from_addr, "uid%u@%s",
 		    (unsigned)getuid(), c->hostname);
@@ -483,7 +491,10 @@ sm_sender(struct sm *s, const struct conf *c)
 	    str_fmt(s->sender, sizeof s->sender, "%.*s", (int)(n - 2), s->from + 1) :
 	    str_copy(s->sender, sizeof s->sender, s->from)) < 0)
 		return -1;
-	return s->sender[0] ? str_copy(s->from_addr, sizeof s->from_addr, s->sender) : 0;
+	if (s->sender[0] == '\0' || !policy_local_sender_free(c, getuid(),
+	    res != NULL ? res->pw_name : NULL, daemon_uid))
+		return 0;
+	return str_copy(s->from_addr, sizeof s->from_addr, s->sender);
 }
 
 /*

@@ -501,7 +501,6 @@ session_local_peer(struct session *ss)
 	socklen_t len = sizeof cred;
 	struct passwd pw, *res = NULL;
 	char pwbuf[4096];
-	size_t i;
 
 	ss->uid = (uid_t)-1;
 	if (getsockopt(ss->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
@@ -512,9 +511,7 @@ session_local_peer(struct session *ss)
 	    !session_user_ok(pw.pw_name))
 		return;		/* user stays "": the engine refuses MAIL */
 	(void)str_copy(ss->user, sizeof ss->user, pw.pw_name);
-	ss->local_free = ss->uid == 0 || ss->uid == geteuid();
-	for (i = 0; i < ss->conf->nlocal_trusted && !ss->local_free; i++)
-		ss->local_free = strcmp(ss->conf->local_trusted[i], ss->user) == 0;
+	ss->local_free = policy_local_sender_free(ss->conf, ss->uid, ss->user, geteuid());
 }
 
 static int

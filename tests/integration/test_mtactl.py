@@ -657,6 +657,25 @@ def test_purge_id_sends_no_dsn(relay, sink):
     assert not m.find_log(r"event=dsn", since=0), m.log_text()
 
 
+def test_purge_partly_delivered_message(relay, sink):
+    """Purging the last waiting recipient of a message whose other
+    recipients were delivered removes the message, as a delivery would."""
+    sink.on_rcpt(DEFER, rcpts=["late@slow.example"])
+    m = relay()
+    q = submit(m, "s@example.org", ["ok@fast.example", "late@slow.example"])
+    sink.wait_messages(1, T, rcpt="ok@fast.example")
+    wait_deferred(m, ["late@slow.example"])
+    assert ctl_json(m, "show", q)["queued"] is True
+    assert ctl_json(m, "purge", q) == {"count": 1}
+    assert m.db_rows("SELECT count(*) FROM messages WHERE queue_id = ?", (q,)) == [(0,)]
+    assert m.db_rows("SELECT count(*) FROM recipients") == [(0,)]
+    shown = ctl_json(m, "show", q)
+    assert shown["queued"] is False and shown["recipients"] == [], shown
+    kinds = [e["kind"] for e in shown["events"]]
+    assert kinds[0] == "received" and "delivered" in kinds and kinds[-1] == "purged", kinds
+    assert ctl_json(m, "queue") == []
+
+
 def test_purge_selectors(relay, sink):
     sink.on_rcpt(DEFER)
     m = relay()
@@ -989,6 +1008,15 @@ def test_over_long_request_line(make_mtad):
     with Raw(m) as c:
         r = c.call(head + b"x" * pad + b'"}')
         assert r["ok"] is True and r["result"]["pid"] == m.pid, r
+    # several lines just under the limit, pipelined in one write: each is
+    # answered, in order (the daemon must not count the lines before it)
+    with Raw(m) as c:
+        line = head + b"x" * pad + b'"}\n'
+        short = b'{"v":1,"cmd":"status"}\n'
+        c.send(short + line + short + line + line)
+        for i in range(5):
+            r = c.reply()
+            assert r["ok"] is True and r["result"]["pid"] == m.pid, (i, r)
     # over it: one error line, then the connection is closed
     for data in (b'{"v":1,"cmd":"status","pad":"' + b"x" * lim + b'"}\n',
                  b"{" * (lim + 4096)):          # and one with no LF at all

@@ -276,6 +276,7 @@ def test_sendmail_root_keeps_f_sender(world):
                       "Subject: root\n\nx\n", user="root"))
     x = one_message(world.sink, "r1@example.net")
     assert x.sender == "boss@chosen.example", "root's -f sender was not kept"
+    assert header_values(x.data, "From") == ["<boss@chosen.example>"], x.data.decode()
     assert received_local_re(0).match(x.data), x.data.decode()
     # without -f root is root@hostname
     ok(world.sendmail(m, ["r2@example.net"], "Subject: root2\n\nx\n", user="root"))
@@ -285,7 +286,10 @@ def test_sendmail_root_keeps_f_sender(world):
 def test_sendmail_local_trusted_after_reload(world):
     m = world.mtad()
     ok(world.sendmail(m, ["-f", "list@chosen.example", "before@example.net"], "S: 1\n\nx\n"))
-    assert one_message(world.sink, "before@example.net").sender == NOBODY_SENDER
+    x = one_message(world.sink, "before@example.net")
+    assert x.sender == NOBODY_SENDER
+    # the From: sendmail adds names the sender mtad keeps, not the -f it ignored
+    assert header_values(x.data, "From") == [f"<{NOBODY_SENDER}>"], x.data.decode()
 
     mark = m.mark()
     m.write_config(extra=m.extra + "local_trusted daemon nobody\n")
@@ -296,12 +300,15 @@ def test_sendmail_local_trusted_after_reload(world):
     x = one_message(world.sink, "after@example.net")
     assert x.sender == "list@chosen.example", \
         f"nobody is in local_trusted: -f must be kept, got {x.sender!r}"
+    assert header_values(x.data, "From") == ["<list@chosen.example>"], x.data.decode()
     assert received_local_re(NOBODY_UID).match(x.data), x.data.decode()
 
     # a second daemon where nobody is not trusted (another user is)
     m2 = world.mtad(name="other", extra="local_trusted daemon\n")
     ok(world.sendmail(m2, ["-f", "list@chosen.example", "m2@example.net"], "S: 3\n\nx\n"))
-    assert one_message(world.sink, "m2@example.net").sender == NOBODY_SENDER
+    x = one_message(world.sink, "m2@example.net")
+    assert x.sender == NOBODY_SENDER
+    assert header_values(x.data, "From") == [f"<{NOBODY_SENDER}>"], x.data.decode()
 
 
 # ---------------------------------------------------------------- 3. added headers
