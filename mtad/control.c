@@ -218,6 +218,41 @@ ctl_queue_list(struct ctl_client *c, const struct ctl_request *r)
 }
 
 static void
+ctl_queue_count(struct ctl_client *c, const struct ctl_request *r)
+{
+	long long n = queue_count(ctl.q, &r->sel);
+
+	if (n < 0)
+		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
+	else
+		ctl_reply_ok(c, json_pack("{s:I}", "count", (json_int_t)n));
+}
+
+static void
+ctl_domain_json(void *ctx, const struct queue_domain_row *d)
+{
+	json_array_append_new(ctx, json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+	    "domain", ctl_str(d->domain), "queued", (json_int_t)d->count[0], "deferred",
+	    (json_int_t)d->count[1], "held", (json_int_t)d->count[2], "sending",
+	    (json_int_t)d->count[3], "messages", (json_int_t)d->messages, "oldest",
+	    ctl_time(d->oldest), "last_reply", ctl_str(d->last_reply)));
+}
+
+static void
+ctl_queue_domains(struct ctl_client *c, const struct ctl_request *r)
+{
+	json_t *list = json_array();
+	int limit = r->sel.limit < LIM_DOMAIN_ROWS ? r->sel.limit : LIM_DOMAIN_ROWS;
+
+	if (queue_domain_groups(ctl.q, r->by_sender, limit, ctl_domain_json, list) < 0) {
+		json_decref(list);
+		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
+		return;
+	}
+	ctl_reply_ok(c, list);
+}
+
+static void
 ctl_event_json(void *ctx, const struct queue_event_row *e)
 {
 	json_array_append_new(ctx, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "at",
@@ -288,10 +323,11 @@ ctl_bounce_json(void *ctx, const struct queue_bounce_row *b)
 static void
 ctl_bounces(struct ctl_client *c, const struct ctl_request *r)
 {
+	struct queue_bounce_select b = { r->since, r->sel.domain, r->bclass[0] ? r->bclass :
+	    NULL, r->sel.offset, r->sel.limit };
 	json_t *list = json_array();
 
-	if (queue_bounces(ctl.q, r->since, r->sel.domain, r->sel.limit, ctl_bounce_json,
-	    list) < 0) {
+	if (queue_bounces(ctl.q, &b, ctl_bounce_json, list) < 0) {
 		json_decref(list);
 		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
 		return;
@@ -340,6 +376,27 @@ ctl_stats_row(void *ctx, const char *domain, const char *kind, long long n)
 		ctl_add(r, "queued", n);
 }
 
+/* "step" and "series": deliveries per bucket since r->since, oldest first
+ * (the last bucket is the one now is in). */
+static int
+ctl_series(json_t *res, const struct ctl_request *r)
+{
+	long long counts[LIM_STATS_BUCKETS];
+	size_t n = (size_t)((time(NULL) - r->since) / r->step) + 1, i;
+	json_t *a;
+
+	if (n > LIM_STATS_BUCKETS)
+		n = LIM_STATS_BUCKETS;
+	if (queue_series(ctl.q, r->since, r->step, counts, n) < 0)
+		return -1;
+	a = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(counts[i]));
+	json_object_set_new(res, "step", json_integer(r->step));
+	json_object_set_new(res, "series", a);
+	return 0;
+}
+
 static void
 ctl_stats(struct ctl_client *c, const struct ctl_request *r)
 {
@@ -348,7 +405,8 @@ ctl_stats(struct ctl_client *c, const struct ctl_request *r)
 	    (json_int_t)0, "expired", (json_int_t)0, "queued", (json_int_t)0, "since",
 	    ctl_time(r->since), "domains", json_object());
 
-	if (queue_stats(ctl.q, r->since, ctl_stats_row, res) < 0) {
+	if (queue_stats(ctl.q, r->since, ctl_stats_row, res) < 0 ||
+	    (r->step > 0 && ctl_series(res, r) < 0)) {
 		json_decref(res);
 		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
 		return;
@@ -600,6 +658,7 @@ static ctl_fn *const ctl_cmds[] = {
 	[CTL_USER_LIST] = ctl_user_list, [CTL_USER_ADD] = ctl_user,
 	[CTL_USER_PASSWD] = ctl_user, [CTL_USER_REMOVE] = ctl_user,
 	[CTL_RELOAD] = ctl_reload, [CTL_MONITOR] = ctl_monitor,
+	[CTL_QUEUE_COUNT] = ctl_queue_count, [CTL_QUEUE_DOMAINS] = ctl_queue_domains,
 };
 
 /* ---- clients ---- */

@@ -17,6 +17,7 @@ static const char *const ctl_names[] = {
 	[CTL_USER_LIST] = "user.list", [CTL_USER_ADD] = "user.add",
 	[CTL_USER_PASSWD] = "user.passwd", [CTL_USER_REMOVE] = "user.remove",
 	[CTL_RELOAD] = "reload", [CTL_MONITOR] = "monitor",
+	[CTL_QUEUE_COUNT] = "queue.count", [CTL_QUEUE_DOMAINS] = "queue.domains",
 };
 #define CTL_NCMDS (sizeof ctl_names / sizeof ctl_names[0])
 
@@ -115,6 +116,82 @@ ctl_which(json_t *req, struct ctl_request *r)
 	return NULL;
 }
 
+/* search, rcpt_ids: the rest of the selection; NULL or why not. */
+static const char *
+ctl_narrow(json_t *req, struct ctl_request *r)
+{
+	json_t *ids = json_object_get(req, "rcpt_ids");
+	size_t i;
+	int rc;
+
+	if ((rc = ctl_string(req, "search", r->search, sizeof r->search)) < 0)
+		return "search: a string of at most 320 bytes";
+	str_lower(r->search);
+	r->sel.search = rc > 0 && r->search[0] ? r->search : NULL;
+	if (ids == NULL)
+		return NULL;
+	if (!json_is_array(ids) || json_array_size(ids) == 0 ||
+	    json_array_size(ids) > LIM_CONTROL_RCPTS)
+		return "rcpt_ids: a list of 1 to 1000 rcpt_ids";
+	for (i = 0; i < json_array_size(ids); i++) {
+		json_t *v = json_array_get(ids, i);
+
+		if (!json_is_integer(v) || json_integer_value(v) < 1)
+			return "rcpt_ids: a list of 1 to 1000 rcpt_ids";
+		r->rcpt_ids[i] = json_integer_value(v);
+	}
+	r->sel.rcpt_ids = r->rcpt_ids;
+	r->sel.nrcpt_ids = json_array_size(ids);
+	return NULL;
+}
+
+/* The index of word in words[n], or n. */
+static size_t
+ctl_word(const char *word, const char *const *words, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && strcmp(word, words[i]) != 0; i++)
+		;
+	return i;
+}
+
+/* sort, desc, offset (listings), class, by, step; NULL or why not. */
+static const char *
+ctl_view(json_t *req, struct ctl_request *r)
+{
+	static const char *const sorts[] = { "id", "age", "next", "attempts", "state",
+		"sender", "recipient", "domain" };
+	static const char *const classes[] = { "hard", "soft", "policy", "expired", "async" };
+	char word[16] = "";
+	long long n = 0;
+	json_t *desc = json_object_get(req, "desc");
+	size_t i;
+	int rc;
+
+	if ((rc = ctl_string(req, "sort", word, sizeof word)) < 0 ||
+	    (rc > 0 && (i = ctl_word(word, sorts, 8)) >= 8))
+		return "sort: id, age, next, attempts, state, sender, recipient or domain";
+	r->sel.sort = rc > 0 ? (enum queue_sort)i : QS_ID;
+	if (desc != NULL && !json_is_boolean(desc))
+		return "desc: true or false";
+	r->sel.desc = json_is_true(desc);
+	if (ctl_int(req, "offset", 0, LIM_LIST_OFFSET, &n) < 0)
+		return "offset: 0 to 100000000";
+	r->sel.offset = n;
+	if ((rc = ctl_string(req, "class", r->bclass, sizeof r->bclass)) < 0 ||
+	    (rc > 0 && ctl_word(r->bclass, classes, 5) >= 5))
+		return "class: hard, soft, policy, expired or async";
+	if ((rc = ctl_string(req, "by", word, sizeof word)) < 0 || (rc > 0 &&
+	    strcmp(word, "sender") != 0 && strcmp(word, "recipient") != 0))
+		return "by: recipient or sender";
+	r->by_sender = rc > 0 && strcmp(word, "sender") == 0;
+	if ((n = 0, ctl_int(req, "step", 1, 100LL * 365 * 86400, &n)) < 0)
+		return "step: seconds";
+	r->step = (int)(n > INT_MAX ? INT_MAX : n);
+	return NULL;
+}
+
 /* The selection and paging members; NULL or why they are wrong. */
 static const char *
 ctl_select(json_t *req, time_t now, struct ctl_request *r)
@@ -123,7 +200,7 @@ ctl_select(json_t *req, time_t now, struct ctl_request *r)
 	long long n = 100;
 	json_t *all;
 
-	if (why != NULL)
+	if (why != NULL || (why = ctl_narrow(req, r)) != NULL || (why = ctl_view(req, r)) != NULL)
 		return why;
 	if (ctl_int(req, "limit", 1, LIM_LIST_PAGE, &n) < 0)
 		return "limit: 1 to 10000";
@@ -138,6 +215,8 @@ ctl_select(json_t *req, time_t now, struct ctl_request *r)
 	if ((n = 0, ctl_int(req, "since", 0, 100LL * 365 * 86400, &n)) < 0)
 		return "since: seconds";
 	r->since = json_object_get(req, "since") ? now - (time_t)n : 0;
+	if (r->step > 0 && (r->since == 0 || n / r->step >= LIM_STATS_BUCKETS))
+		return "step: needs since, and at most 1440 buckets in it";
 	if ((all = json_object_get(req, "all")) != NULL && !json_is_boolean(all))
 		return "all: true or false";
 	r->all = json_is_true(all);
@@ -196,8 +275,9 @@ ctl_needs(json_t *req, struct ctl_request *r)
 		return s->queue_id ? NULL : "id: a queue ID is needed";
 	case CTL_RETRY: case CTL_HOLD: case CTL_RELEASE: case CTL_PURGE:
 		return r->all || s->queue_id || s->domain || s->sender || s->state ||
-		    s->older_than ? NULL :
-		    "say which: an id, a domain, a sender, a state, older_than, or all";
+		    s->older_than || s->nrcpt_ids ? NULL : "say which: an id, a domain, a"
+		    " sender, a state, older_than, rcpt_ids, or all";
+
 	case CTL_USER_ADD: case CTL_USER_PASSWD: case CTL_USER_REMOVE:
 		return ctl_user(req, r);
 	default:

@@ -19,13 +19,22 @@
  *   since       seconds back from now (bounces, stats)
  *   after       a listing cursor: the last "rcpt_id" seen
  *   limit       1 .. LIM_LIST_PAGE (default 100)
+ *   offset      rows to skip first (queue.list, bounces)
+ *   sort, desc  queue.list order: id (default), age, next, attempts, state,
+ *               sender, recipient, domain; desc true for the reverse
+ *   search      text in the queue ID, sender or recipient (any case)
+ *   rcpt_ids    a list of "rcpt_id"s: those recipients only
+ *   class       bounces: hard, soft, policy, expired or async
+ *   by          queue.domains: "recipient" (default) or "sender"
+ *   step        stats: also a "series" of deliveries in buckets of step
+ *               seconds since "since" (which it needs)
  *   all         true: everything (retry, hold, release, purge)
  *   name, hash, domains   user.add / user.passwd / user.remove: a user
  *               name, a crypt(3) hash made by the client, and null or a
  *               list of sender domains
  *
  * retry, hold, release and purge must say which mail: an id, a domain, a
- * sender, a state, older_than, or all.
+ * sender, a state, older_than, rcpt_ids, or all.
  */
 #ifndef MTAD_CTLPROTO_H
 #define MTAD_CTLPROTO_H
@@ -40,7 +49,7 @@
 enum ctl_cmd {
 	CTL_STATUS, CTL_QUEUE_LIST, CTL_QUEUE_SHOW, CTL_RETRY, CTL_HOLD, CTL_RELEASE,
 	CTL_PURGE, CTL_BOUNCES, CTL_STATS, CTL_USER_LIST, CTL_USER_ADD, CTL_USER_PASSWD,
-	CTL_USER_REMOVE, CTL_RELOAD, CTL_MONITOR,
+	CTL_USER_REMOVE, CTL_RELOAD, CTL_MONITOR, CTL_QUEUE_COUNT, CTL_QUEUE_DOMAINS,
 };
 
 struct ctl_request {
@@ -55,6 +64,11 @@ struct ctl_request {
 	char hash[LIM_AUTH_HASH + 1];
 	char domains[LIM_AUTH_DOMAINS + 1];	/* A-labels, comma-separated */
 	int any_domain;			/* user.add without "domains" */
+	char search[LIM_MAILBOX + 1];	/* lower case */
+	long long rcpt_ids[LIM_CONTROL_RCPTS];
+	char bclass[16];		/* bounces: a class, or "" */
+	int by_sender;			/* queue.domains */
+	int step;			/* stats: series bucket, 0: none */
 };
 
 /*

@@ -143,6 +143,13 @@
 /* A listing page, and the most a `show` returns of headers and body. */
 #define LIM_LIST_PAGE 10000
 #define LIM_SHOW_TEXT (16 * 1024)
+/* Recipients named one by one in a request ("rcpt_ids": mtatui's tagged
+ * rows; 1000 ids fit in a request line), rows a listing may skip
+ * ("offset"), buckets of a stats series, domains in queue.domains. */
+#define LIM_CONTROL_RCPTS 1000
+#define LIM_LIST_OFFSET 100000000
+#define LIM_STATS_BUCKETS 1440
+#define LIM_DOMAIN_ROWS 1000
 /* Waiting for a reload asked over the control socket. */
 #define LIM_CONTROL_RELOAD 10
 

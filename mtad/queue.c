@@ -779,7 +779,9 @@ queue_select_where(const struct queue_select *s, struct buf *sql)
 	 * table is the fast way ("+" keeps SQLite off the state index, which
 	 * would have it sort the whole state first: 0.2-0.5 s for a million
 	 * recipients, against under 1 ms -- 0.1 s when nothing matches). */
-	const char *scan = s->listing && !s->domain && !s->sender && !s->queue_id ? "+" : "";
+	const char *scan = s->listing && s->sort == QS_ID && !s->domain && !s->sender &&
+	    !s->queue_id ? "+" : "";
+	size_t i;
 
 	(void)buf_printf(sql, " WHERE %sr.state IN ('queued', 'deferred', 'held', 'sending')",
 	    scan);
@@ -793,11 +795,20 @@ queue_select_where(const struct queue_select *s, struct buf *sql)
 		(void)buf_puts(sql, " AND m.sender = ?");
 	if (s->older_than)
 		(void)buf_puts(sql, " AND m.received_at < ?");
+	if (s->search)
+		(void)buf_puts(sql, " AND (instr(m.queue_id, ?) OR instr(lower(m.sender), ?)"
+		    " OR instr(lower(r.address), ?))");
+	for (i = 0; i < s->nrcpt_ids; i++)
+		(void)buf_puts(sql, i == 0 ? " AND r.id IN (?" : ", ?");
+	if (s->nrcpt_ids > 0)
+		(void)buf_puts(sql, ")");
 }
 
 static int
 queue_select_bind(sqlite3_stmt *st, const struct queue_select *s, int i)
 {
+	size_t k;
+
 	if (s->state)
 		queue_bind_text(st, i++, s->state);
 	if (s->domain)
@@ -808,6 +819,10 @@ queue_select_bind(sqlite3_stmt *st, const struct queue_select *s, int i)
 		queue_bind_text(st, i++, s->sender);
 	if (s->older_than)
 		sqlite3_bind_int64(st, i++, (sqlite3_int64)s->older_than);
+	for (k = 0; s->search && k < 3; k++)
+		queue_bind_text(st, i++, s->search);
+	for (k = 0; k < s->nrcpt_ids; k++)
+		sqlite3_bind_int64(st, i++, (sqlite3_int64)s->rcpt_ids[k]);
 	return i;
 }
 
@@ -873,17 +888,120 @@ int
 queue_list(struct queue *q, const struct queue_select *s,
     void (*cb)(void *ctx, const struct queue_row *r), void *ctx)
 {
+	static const char *const keys[] = {
+		[QS_ID] = "r.id", [QS_AGE] = "m.received_at", [QS_NEXT] = "r.next_attempt",
+		[QS_ATTEMPTS] = "r.attempts", [QS_STATE] = "r.state", [QS_SENDER] = "m.sender",
+		[QS_RECIPIENT] = "r.address", [QS_DOMAIN] = "r.domain",
+	};
 	struct queue_select l = *s;
 	sqlite3_stmt *st;
+	char tail[128];
 	int i;
 
 	l.listing = 1;
-	if ((st = queue_select_prepare(q, QUEUE_ROW_COLS, &l, " AND r.id > ? ORDER BY r.id "
-	    "LIMIT ?", 1, &i)) == NULL)
+	if ((size_t)s->sort >= sizeof keys / sizeof keys[0] ||
+	    str_fmt(tail, sizeof tail, " AND r.id > ? ORDER BY %s%s%s LIMIT ? OFFSET ?",
+	    keys[s->sort], s->desc ? " DESC" : "", s->sort == QS_ID ? "" :
+	    s->desc ? ", r.id DESC" : ", r.id") < 0 ||
+	    (st = queue_select_prepare(q, QUEUE_ROW_COLS, &l, tail, 1, &i)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, i++, s->after);
-	sqlite3_bind_int(st, i, s->limit > 0 ? s->limit : 100);
+	sqlite3_bind_int(st, i++, s->limit > 0 ? s->limit : 100);
+	sqlite3_bind_int64(st, i, s->offset);
 	return queue_rows(st, cb, ctx);
+}
+
+long long
+queue_count(struct queue *q, const struct queue_select *s)
+{
+	/* without a member of the message, the join is not needed */
+	int msg = s->queue_id || s->sender || s->older_than || s->search;
+	sqlite3_stmt *st;
+	long long n = -1;
+	int i;
+
+	if ((st = queue_select_prepare(q, msg ? "SELECT count(*) FROM recipients r JOIN"
+	    " messages m ON m.id = r.message_id" : "SELECT count(*) FROM recipients r", s, "",
+	    1, &i)) == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* The reply of the domain's most recent deferral, into out ("" if none). */
+static void
+queue_domain_last(struct queue *q, const char *domain, char *out, size_t size)
+{
+	sqlite3_stmt *st;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(q->db, "SELECT last_reply FROM recipients WHERE domain = ? AND"
+	    " state = 'deferred' AND last_reply IS NOT NULL ORDER BY updated_at DESC LIMIT 1",
+	    -1, &st, NULL) != SQLITE_OK)
+		return;
+	queue_bind_text(st, 1, domain);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		(void)str_copy(out, size, (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+int
+queue_domain_groups(struct queue *q, int by_sender, int limit,
+    void (*cb)(void *ctx, const struct queue_domain_row *d), void *ctx)
+{
+	char sql[768], last[LIM_REPLY_LINE * 2];
+	struct queue_domain_row d;
+	sqlite3_stmt *st;
+	int rc, k;
+
+	if (str_fmt(sql, sizeof sql, "SELECT %s AS d, sum(r.state = 'queued'),"
+	    " sum(r.state = 'deferred'), sum(r.state = 'held'), sum(r.state = 'sending'),"
+	    " count(DISTINCT r.message_id), min(m.received_at) FROM recipients r JOIN messages m"
+	    " ON m.id = r.message_id WHERE r.state IN ('queued', 'deferred', 'held', 'sending')"
+	    " GROUP BY d ORDER BY count(*) DESC, d LIMIT ?", by_sender ?
+	    "lower(substr(m.sender, instr(m.sender, '@') + 1))" : "r.domain") < 0 ||
+	    sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int(st, 1, limit > 0 ? limit : 100);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&d, 0, sizeof d);
+		d.domain = (const char *)sqlite3_column_text(st, 0);
+		for (k = 0; k < 4; k++)
+			d.count[k] = sqlite3_column_int64(st, 1 + k);
+		d.messages = sqlite3_column_int64(st, 5);
+		d.oldest = (time_t)sqlite3_column_int64(st, 6);
+		if (!by_sender) {
+			queue_domain_last(q, d.domain, last, sizeof last);
+			d.last_reply = last[0] ? last : NULL;
+		}
+		cb(ctx, &d);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+queue_series(struct queue *q, time_t since, int step, long long *counts, size_t n)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(counts, 0, n * sizeof *counts);
+	if (step <= 0 || sqlite3_prepare_v2(q->db, "SELECT (at - ?1) / ?2, count(*) FROM events"
+	    " WHERE at >= ?1 AND kind = 'delivered' GROUP BY 1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
+	sqlite3_bind_int(st, 2, step);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		long long b = sqlite3_column_int64(st, 0);
+
+		if (b >= 0 && (size_t)b < n)
+			counts[b] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int
@@ -1120,7 +1238,7 @@ queue_purge(struct queue *q, const struct queue_select *s, time_t now, const cha
 }
 
 int
-queue_bounces(struct queue *q, time_t since, const char *domain, int limit,
+queue_bounces(struct queue *q, const struct queue_bounce_select *s,
     void (*cb)(void *ctx, const struct queue_bounce_row *b), void *ctx)
 {
 	sqlite3_stmt *st;
@@ -1129,17 +1247,20 @@ queue_bounces(struct queue *q, time_t since, const char *domain, int limit,
 	int rc;
 
 	/* Recipients are kept as the client wrote them: match both forms. */
-	if (domain != NULL && addr_domain_to_unicode(domain, u, sizeof u) != ADDR_OK)
-		(void)str_copy(u, sizeof u, domain);
+	if (s->domain != NULL && addr_domain_to_unicode(s->domain, u, sizeof u) != ADDR_OK)
+		(void)str_copy(u, sizeof u, s->domain);
 	if (sqlite3_prepare_v2(q->db, "SELECT at, queue_id, sender, recipient, remote, code,"
 	    " enhanced, reply, class FROM bounces WHERE at >= ?1 AND (?2 IS NULL OR"
 	    " lower(substr(recipient, instr(recipient, '@') + 1)) IN (?2, ?4))"
-	    " ORDER BY id DESC LIMIT ?3", -1, &st, NULL) != SQLITE_OK)
+	    " AND (?5 IS NULL OR class = ?5) ORDER BY id DESC LIMIT ?3 OFFSET ?6", -1, &st,
+	    NULL) != SQLITE_OK)
 		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
-	queue_bind_text(st, 2, domain);
-	queue_bind_text(st, 4, domain ? u : NULL);
-	sqlite3_bind_int(st, 3, limit > 0 ? limit : 100);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)s->since);
+	queue_bind_text(st, 2, s->domain);
+	queue_bind_text(st, 4, s->domain ? u : NULL);
+	queue_bind_text(st, 5, s->class);
+	sqlite3_bind_int(st, 3, s->limit > 0 ? s->limit : 100);
+	sqlite3_bind_int64(st, 6, s->offset);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		b.at = (time_t)sqlite3_column_int64(st, 0);
 		b.queue_id = (const char *)sqlite3_column_text(st, 1);

@@ -167,13 +167,23 @@ int queue_users(struct queue *q, void (*cb)(void *ctx, const struct queue_user *
 
 /* Which recipients a listing or a command is about; NULL/0 = any.  Only
  * recipients still waiting (queued, deferred, held, sending) are seen. */
+enum queue_sort {
+	QS_ID, QS_AGE, QS_NEXT, QS_ATTEMPTS, QS_STATE, QS_SENDER, QS_RECIPIENT, QS_DOMAIN,
+};
+
 struct queue_select {
 	const char *queue_id;
 	const char *domain;		/* A-labels */
 	const char *sender;
 	const char *state;		/* one of the waiting states */
+	const char *search;		/* lower case; in queue ID, sender or recipient */
+	const long long *rcpt_ids;	/* these recipients (rcpt_id) only */
+	size_t nrcpt_ids;
 	time_t older_than;		/* received before this time */
 	long long after;		/* listing cursor: recipients.id */
+	long long offset;		/* listing: rows skipped */
+	enum queue_sort sort;		/* listing order (then by id) */
+	int desc;
 	int limit;			/* listing page size */
 	int listing;			/* set by queue_list */
 };
@@ -189,7 +199,8 @@ struct queue_row {
 	long long size;
 };
 
-/* Page through waiting recipients in recipients.id order.  0 or -1. */
+/* Page through waiting recipients: in recipients.id order after `after`,
+ * or in `sort` order skipping `offset` rows.  0 or -1. */
 int queue_list(struct queue *q, const struct queue_select *s,
     void (*cb)(void *ctx, const struct queue_row *r), void *ctx);
 /* Recipients of one message (any state), then its events in order. */
@@ -207,6 +218,20 @@ int queue_load_qid(struct queue *q, const char *queue_id, struct queue_message *
 
 /* Counts of waiting recipients by state (queued, deferred, held, sending). */
 int queue_counts(struct queue *q, long long counts[4]);
+/* How many waiting recipients a selection has; -1 on error. */
+long long queue_count(struct queue *q, const struct queue_select *s);
+
+/* Waiting recipients grouped by domain, the largest groups first, at most
+ * `limit`: by recipient domain (A-labels), with the last deferral's reply,
+ * or by the sender's domain (as written; "" for <>). */
+struct queue_domain_row {
+	const char *domain, *last_reply;
+	long long count[4];		/* queued, deferred, held, sending */
+	long long messages;
+	time_t oldest;			/* the oldest message's arrival */
+};
+int queue_domain_groups(struct queue *q, int by_sender, int limit,
+    void (*cb)(void *ctx, const struct queue_domain_row *d), void *ctx);
 
 /* The writer's side of the admin commands, on the selected waiting
  * recipients ('sending' ones, in flight, are never touched).  Each
@@ -227,9 +252,15 @@ struct queue_bounce_row {
 	const char *queue_id, *sender, *recipient, *remote, *enhanced, *reply, *class;
 	int code;
 };
-/* Bounces since `since` (0: all), optionally of one recipient domain,
- * newest first, at most `limit`. */
-int queue_bounces(struct queue *q, time_t since, const char *domain, int limit,
+/* Bounces since `since` (0: all), optionally of one recipient domain and
+ * one class, newest first: `offset` skipped, then at most `limit`. */
+struct queue_bounce_select {
+	time_t since;
+	const char *domain, *class;
+	long long offset;
+	int limit;
+};
+int queue_bounces(struct queue *q, const struct queue_bounce_select *s,
     void (*cb)(void *ctx, const struct queue_bounce_row *b), void *ctx);
 
 /* Events since `since` (0: all) counted by kind (received, delivered,
@@ -238,6 +269,10 @@ int queue_bounces(struct queue *q, time_t since, const char *domain, int limit,
  * recipients now: cb(ctx, domain, "queued", n) per domain.  0 or -1. */
 int queue_stats(struct queue *q, time_t since,
     void (*cb)(void *ctx, const char *domain, const char *kind, long long n), void *ctx);
+
+/* Deliveries since `since` in buckets of `step` seconds, oldest first:
+ * counts[i] for [since + i*step, since + (i+1)*step), n buckets. */
+int queue_series(struct queue *q, time_t since, int step, long long *counts, size_t n);
 
 /* The last SQLite error text of this connection. */
 const char *queue_errmsg(struct queue *q);
