@@ -33,6 +33,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "conf.h"
+#include "ctlclient.h"
 #include "limits.h"
 #include "log.h"
 #include "sendmail.h"
@@ -48,8 +49,7 @@ struct mtactl {
 	const char *conf_path;
 	int json;
 	struct conf *conf;
-	int fd;				/* control socket, -1 until used */
-	struct buf in;			/* replies read, not yet used */
+	struct ctlclient cc;		/* control socket, fd -1 until used */
 	/* the command line, parsed against the command's entry */
 	char *pos[4];
 	int npos;
@@ -151,45 +151,19 @@ mtactl_conf(struct mtactl *m)
 static int
 mtactl_connect(struct mtactl *m)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-
-	if (m->fd >= 0)
+	if (m->cc.fd >= 0)
 		return 0;
 	if (mtactl_conf(m) < 0)
 		return EXIT_ERR;
-	if (str_fmt(sun.sun_path, sizeof sun.sun_path, "%s/control.sock", m->conf->state_dir) < 0)
-		return mtactl_error("state_dir path too long");
-	if ((m->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return mtactl_error("socket: %s", strerror(errno));
-	if (connect(m->fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+	if (ctlclient_connect(&m->cc, m->conf->state_dir) == 0)
 		return 0;
-	close(m->fd);
-	m->fd = -1;
 	if (errno == ENOENT || errno == ECONNREFUSED) {
-		fprintf(stderr, "mtactl: mtad is not running (no answer on %s)\n", sun.sun_path);
+		fprintf(stderr, "mtactl: mtad is not running (no answer on %s)\n", m->cc.path);
 		return EXIT_DOWN;
 	}
-	return mtactl_error("%s: %s", sun.sun_path, strerror(errno));
-}
-
-/* One line from the daemon (bounded wait); NULL when it is gone. */
-static json_t *
-mtactl_read(struct mtactl *m, int timeout_ms)
-{
-	struct pollfd p = { m->fd, POLLIN, 0 };
-	char chunk[65536], *nl;
-	json_t *o;
-
-	while ((nl = memchr(m->in.data ? m->in.data : "", '\n', m->in.len)) == NULL) {
-		ssize_t n;
-
-		if (poll(&p, 1, timeout_ms) <= 0 || (n = read(m->fd, chunk, sizeof chunk)) <= 0 ||
-		    buf_append(&m->in, chunk, (size_t)n) < 0)
-			return NULL;
-	}
-	o = json_loadb(m->in.data, (size_t)(nl - m->in.data), 0, NULL);
-	buf_consume(&m->in, (size_t)(nl - m->in.data) + 1);
-	return o;
+	if (errno == ENAMETOOLONG)
+		return mtactl_error("state_dir path too long");
+	return mtactl_error("%s: %s", m->cc.path, strerror(errno));
 }
 
 /* Send a request, take the reply's "result" (a new reference), or print
@@ -197,7 +171,6 @@ mtactl_read(struct mtactl *m, int timeout_ms)
 static json_t *
 mtactl_call(struct mtactl *m, json_t *req, int *rc)
 {
-	char *s;
 	json_t *reply, *result;
 	const char *code;
 	int werr = 0;
@@ -206,15 +179,11 @@ mtactl_call(struct mtactl *m, json_t *req, int *rc)
 		json_decref(req);
 		return NULL;
 	}
-	json_object_set_new(req, "v", json_integer(1));
-	s = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
 	/* A write may fail because mtad refused us and hung up: its one-line
 	 * reason is still there to read. */
-	if (s == NULL || write(m->fd, s, strlen(s)) < 0 || write(m->fd, "\n", 1) < 0)
+	if (ctlclient_send(&m->cc, req) < 0)
 		werr = errno ? errno : ENOMEM;
-	free(s);
-	if ((reply = mtactl_read(m, MTACTL_TIMEOUT_MS)) == NULL) {
+	if ((reply = ctlclient_read(&m->cc, MTACTL_TIMEOUT_MS)) == NULL) {
 		*rc = werr ? mtactl_error("cannot talk to mtad: %s", strerror(werr)) :
 		    mtactl_error("no answer from mtad");
 		return NULL;
@@ -232,55 +201,6 @@ mtactl_call(struct mtactl *m, json_t *req, int *rc)
 }
 
 /* ---- human output ---- */
-
-/* "3h12m", "45s", "2d4h": the two largest units. */
-static void
-mtactl_dur(long long s, char *out, size_t size)
-{
-	static const struct { long long sec; char unit; } u[] = {
-		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' },
-	};
-	size_t i;
-
-	if (s < 0)
-		s = 0;
-	for (i = 0; i < 3 && s < u[i].sec; i++)
-		;
-	if (i < 3 && s % u[i].sec >= u[i + 1].sec)
-		(void)str_fmt(out, size, "%lld%c%lld%c", s / u[i].sec, u[i].unit,
-		    s % u[i].sec / u[i + 1].sec, u[i + 1].unit);
-	else
-		(void)str_fmt(out, size, "%lld%c", s / u[i].sec, u[i].unit);
-}
-
-/* An ISO 8601 UTC time from the daemon, as seconds since the epoch. */
-static time_t
-mtactl_when(json_t *v)
-{
-	struct tm tm;
-	const char *s = json_string_value(v);
-
-	memset(&tm, 0, sizeof tm);
-	if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
-		return 0;
-	return timegm(&tm);
-}
-
-/* An address (or a bare domain) with its domain in Unicode (IDN
- * U-labels), for people; "<>" for the null sender. */
-static void
-mtactl_addr(const char *a, char *out, size_t size)
-{
-	const char *at = a ? strrchr(a, '@') : NULL, *dom = at ? at + 1 : a;
-	char *u = NULL;
-
-	if (dom != NULL && *dom && idn2_to_unicode_8z8z(dom, &u, 0) == IDN2_OK) {
-		(void)str_fmt(out, size, "%.*s%s%s", at ? (int)(at - a) : 0, a, at ? "@" : "", u);
-		idn2_free(u);
-		return;
-	}
-	(void)str_copy(out, size, a && *a ? a : "<>");
-}
 
 /* Cut s to `width` display columns (UTF-8 aware), "…" marking a cut;
  * NULL shows as "-". */
@@ -407,7 +327,7 @@ mtactl_status(struct mtactl *m)
 		return rc;
 	if (m->json)
 		return mtactl_json_out(r);
-	mtactl_dur(json_integer_value(json_object_get(r, "uptime")), up, sizeof up);
+	ctlclient_dur(json_integer_value(json_object_get(r, "uptime")), up, sizeof up);
 	printf("mtad %s on %s, up %s (pid %lld), delivery %s\n",
 	    json_string_value(json_object_get(r, "version")),
 	    json_string_value(json_object_get(r, "hostname")), up,
@@ -452,18 +372,18 @@ mtactl_queue(struct mtactl *m)
 	printf("%-13s%-7s%-9s%-4s%-7s%-20s%s\n", "ID", "AGE", "STATE", "TRY", "NEXT",
 	    "SENDER", "RECIPIENT");
 	json_array_foreach(r, i, row) {
-		time_t t = mtactl_when(json_object_get(row, "next_attempt"));
+		time_t t = ctlclient_when(json_object_get(row, "next_attempt"));
 
-		mtactl_dur(now - mtactl_when(json_object_get(row, "received_at")), age, sizeof age);
-		mtactl_dur(t - now, next, sizeof next);
+		ctlclient_dur(now - ctlclient_when(json_object_get(row, "received_at")), age, sizeof age);
+		ctlclient_dur(t - now, next, sizeof next);
 		printf("%-13s%-7s%-9s%3lld ", json_string_value(json_object_get(row, "id")), age,
 		    json_string_value(json_object_get(row, "state")),
 		    (long long)json_integer_value(json_object_get(row, "attempts")));
 		mtactl_col(strcmp(mtactl_str(row, "state"), "held") == 0 ? "-" : t > now ? next :
 		    "now", 6);
-		mtactl_addr(json_string_value(json_object_get(row, "sender")), who, sizeof who);
+		ctlclient_addr(json_string_value(json_object_get(row, "sender")), who, sizeof who);
 		mtactl_col(who, 19);
-		mtactl_addr(json_string_value(json_object_get(row, "recipient")), who, sizeof who);
+		ctlclient_addr(json_string_value(json_object_get(row, "recipient")), who, sizeof who);
 		mtactl_col_end(who, 20);
 		putchar('\n');
 	}
@@ -478,11 +398,11 @@ static void
 mtactl_show_rcpt(json_t *row, time_t now)
 {
 	char who[LIM_MAILBOX * 2], next[32];
-	time_t t = mtactl_when(json_object_get(row, "next_attempt"));
+	time_t t = ctlclient_when(json_object_get(row, "next_attempt"));
 	const char *reply = json_string_value(json_object_get(row, "last_reply"));
 
-	mtactl_addr(json_string_value(json_object_get(row, "recipient")), who, sizeof who);
-	mtactl_dur(t - now, next, sizeof next);
+	ctlclient_addr(json_string_value(json_object_get(row, "recipient")), who, sizeof who);
+	ctlclient_dur(t - now, next, sizeof next);
 	printf("  %s  %s, %lld attempts, next %s\n", who,
 	    json_string_value(json_object_get(row, "state")),
 	    (long long)json_integer_value(json_object_get(row, "attempts")),
@@ -606,7 +526,7 @@ mtactl_bounces(struct mtactl *m)
 
 		(void)str_fmt(when, sizeof when, "%.5s %.5s", at ? at + 5 : "", at ? at + 11 : "");
 		mtactl_col(when, 11);
-		mtactl_addr(json_string_value(json_object_get(b, "recipient")), who, sizeof who);
+		ctlclient_addr(json_string_value(json_object_get(b, "recipient")), who, sizeof who);
 		mtactl_col(who, 26);
 		mtactl_col(json_string_value(json_object_get(b, "class")), 7);
 		mtactl_col(json_string_value(json_object_get(b, "enhanced")), 6);
@@ -641,7 +561,7 @@ mtactl_stats(struct mtactl *m)
 	json_object_foreach(json_object_get(r, "domains"), name, d) {
 		char u[LIM_DOMAIN * 2];
 
-		mtactl_addr(name, u, sizeof u);
+		ctlclient_addr(name, u, sizeof u);
 		mtactl_col(u, 35);
 		printf("%11lld%11lld%11lld%11lld\n", mtactl_int(d, "delivered"),
 		    mtactl_int(d, "deferred"), mtactl_int(d, "bounced"), mtactl_int(d, "queued"));
@@ -813,7 +733,7 @@ mtactl_user_list(struct mtactl *m)
 		json_array_foreach(d, k, dom) {
 			char name[LIM_DOMAIN * 2];
 
-			mtactl_addr(json_string_value(dom), name, sizeof name);
+			ctlclient_addr(json_string_value(dom), name, sizeof name);
 			printf("%s%s", k ? "," : "", name);
 		}
 		putchar('\n');
@@ -886,7 +806,7 @@ mtactl_monitor(struct mtactl *m)
 	if ((r = mtactl_call(m, json_pack("{s:s}", "cmd", "monitor"), &rc)) == NULL)
 		return rc;
 	json_decref(r);
-	while ((ev = mtactl_read(m, -1)) != NULL) {
+	while ((ev = ctlclient_read(&m->cc, -1)) != NULL) {
 		if (m->json) {
 			json_dumpf(ev, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
 			putchar('\n');
@@ -1105,8 +1025,7 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mtactl m = { getenv("MTAD_CONF"), 0, NULL, -1, { NULL, 0, 0, 0 }, { NULL },
-		0, { NULL }, { NULL }, 0 };
+	struct mtactl m = { .conf_path = getenv("MTAD_CONF") };
 	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	const struct mtactl_cmd *c;
 	int opt, nwords, rc;
@@ -1115,7 +1034,7 @@ main(int argc, char **argv)
 		return sendmail_main(argc, argv, NULL);
 	log_set_fd(-1);
 	signal(SIGPIPE, SIG_IGN);	/* writes to a gone mtad fail with EPIPE */
-	buf_init(&m.in, 2 * LIM_CONTROL_OUTPUT);
+	ctlclient_init(&m.cc);
 	while ((opt = getopt_long(argc, argv, "+f:jh", opts, NULL)) != -1) {
 		if (opt == 'f')
 			m.conf_path = optarg;
@@ -1135,9 +1054,8 @@ main(int argc, char **argv)
 	rc = mtactl_parse(&m, c, argc - optind - nwords, argv + optind + nwords);
 	if (rc == EXIT_OK)
 		rc = c->fn(&m);
-	if (m.fd >= 0)
-		close(m.fd);
-	buf_free(&m.in);
+	ctlclient_close(&m.cc);
+	buf_free(&m.cc.in);
 	conf_unref(m.conf);
 	return rc;
 }
