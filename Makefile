@@ -56,6 +56,11 @@ LIB_SRCS := $(filter-out mtad/main.c mtad/mtactl.c mtad/sendmail.c,$(wildcard mt
 LIB_OBJS := $(LIB_SRCS:mtad/%.c=$(B)/%.o) $(B)/schema.o
 MTAD     := $(B)/mtad
 MTACTL   := $(B)/mtactl
+MTATUI   := $(B)/mtatui
+TUI_SRCS := $(wildcard mtatui/*.c)
+TUI_OBJS := $(TUI_SRCS:mtatui/%.c=$(B)/tui/%.o)
+CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw)
+CURSES_LIBS   := $(shell pkg-config --libs ncursesw)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT     := $(B)/unit-tests
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
@@ -64,7 +69,7 @@ FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 .SECONDARY:
 
 .PHONY: all check unit fuzz integration run install clean deps deps-build bench completion
-all: $(MTAD) $(MTACTL)
+all: $(MTAD) $(MTACTL) $(MTATUI)
 
 $(B):
 	@mkdir -p $(B) $(B)/unit $(B)/fuzz
@@ -90,9 +95,18 @@ $(MTAD): $(B)/main.o $(B)/libmtad.a
 $(MTACTL): $(B)/mtactl.o $(B)/sendmail.o $(B)/libmtad.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(UNIT): $(UNIT_SRCS) $(wildcard tests/unit/*.h) $(B)/libmtad.a
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \
-	    -o $@ $(UNIT_SRCS) $(B)/libmtad.a $(LDLIBS)
+# mtatui: its own objects, over libmtad (conf, ctlclient) and ncursesw.
+$(B)/tui/%.o: mtatui/%.c $(wildcard mtatui/*.h) $(wildcard mtad/*.h) | $(B)
+	@mkdir -p $(B)/tui
+	$(CC) $(CPPFLAGS) -iquote mtatui $(CFLAGS) $(CURSES_CFLAGS) -c -o $@ $<
+
+$(MTATUI): $(TUI_OBJS) $(B)/libmtad.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(CURSES_LIBS) $(LDLIBS)
+
+# The unit tests also cover mtatui's pure text helpers.
+$(UNIT): $(UNIT_SRCS) $(wildcard tests/unit/*.h) $(B)/libmtad.a mtatui/text.c mtatui/text.h
+	$(CC) $(CPPFLAGS) -Itests/unit -iquote mtatui $(CFLAGS) -Wno-missing-prototypes \
+	    $(LDFLAGS) -o $@ $(UNIT_SRCS) mtatui/text.c $(B)/libmtad.a $(LDLIBS)
 
 deps:
 	@contrib/deps.sh --test
@@ -132,8 +146,8 @@ fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 	  echo "fuzz: $$t ok ($$(grep -c 'NEW\|REDUCE' $(B)/fuzz/$$t.log) new inputs)"; \
 	done
 
-integration: $(MTAD) $(MTACTL)
-	MTAD_BIN=$(CURDIR)/$(MTAD) MTACTL_BIN=$(CURDIR)/$(MTACTL) $(PYTHON) -m pytest -q -p no:cacheprovider \
+integration: $(MTAD) $(MTACTL) $(MTATUI)
+	MTAD_BIN=$(CURDIR)/$(MTAD) MTACTL_BIN=$(CURDIR)/$(MTACTL) MTATUI_BIN=$(CURDIR)/$(MTATUI) $(PYTHON) -m pytest -q -p no:cacheprovider \
 	    tests/integration $(PYTEST_ARGS)
 
 # make run: the embedded default configuration, written once to run/mtad.conf.
@@ -160,16 +174,18 @@ bench: $(MTAD) $(MTACTL)
 	tests/bench/intake $(MTAD)
 	tests/bench/listing $(MTAD)
 
-install: $(MTAD) $(MTACTL)
+install: $(MTAD) $(MTACTL) $(MTATUI) $(MTATUI)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(SYSCONFDIR)/mtad
 	install -m 0755 $(MTAD) $(DESTDIR)$(SBINDIR)/mtad
 	install -m 0755 $(MTACTL) $(DESTDIR)$(SBINDIR)/mtactl
+	install -m 0755 $(MTATUI) $(DESTDIR)$(SBINDIR)/mtatui
 	ln -sf mtactl $(DESTDIR)$(SBINDIR)/sendmail
 	install -d $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0644 contrib/mtactl.bash $(DESTDIR)$(BASHCOMPDIR)/mtactl
 	install -m 0644 share/man/mtad.8 $(DESTDIR)$(MANDIR)/man8/mtad.8
 	install -m 0644 share/man/mtactl.8 $(DESTDIR)$(MANDIR)/man8/mtactl.8
+	install -m 0644 share/man/mtatui.8 $(DESTDIR)$(MANDIR)/man8/mtatui.8
 	install -m 0644 share/man/mtad.conf.5 $(DESTDIR)$(MANDIR)/man5/mtad.conf.5
 	test -f $(DESTDIR)$(SYSCONFDIR)/mtad/mtad.conf || \
 	    install -m 0644 share/mtad.conf $(DESTDIR)$(SYSCONFDIR)/mtad/mtad.conf

@@ -166,7 +166,7 @@ ctl_status(struct ctl_client *c, const struct ctl_request *r)
 	static const char *const names[] = { "queued", "deferred", "held", "sending" };
 	struct conf *cf = conf_current();
 	json_t *res, *queue = json_object(), *ls = json_array();
-	long long counts[4];
+	long long counts[4], last_minute = 0;
 	unsigned claimed, conns;
 	size_t i;
 
@@ -182,11 +182,13 @@ ctl_status(struct ctl_client *c, const struct ctl_request *r)
 		json_array_append_new(ls, json_pack("{s:s, s:s}", "address", cf->listens[i].spec,
 		    "kind", conf_listen_kind_name(cf->listens[i].kind)));
 	sched_info(&claimed, &conns);
+	(void)queue_series(ctl.q, time(NULL) - 59, 60, &last_minute, 1);
 	res = json_pack("{s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:b, s:s}", "version",
 	    MTAD_VERSION, "uptime", (json_int_t)(time(NULL) - ctl.started), "pid",
 	    (json_int_t)getpid(), "listeners", ls, "queue", queue, "in_flight",
 	    (json_int_t)claimed, "connections", (json_int_t)conns, "workers",
 	    (json_int_t)cf->workers, "delivery", cf->delivery, "hostname", cf->hostname);
+	json_object_set_new(res, "delivered_last_minute", json_integer(last_minute));
 	conf_unref(cf);
 	ctl_reply_ok(c, res);
 }
@@ -261,14 +263,19 @@ ctl_event_json(void *ctx, const struct queue_event_row *e)
 	    "remote", ctl_str(e->remote), "tls", ctl_str(e->tls)));
 }
 
-/* The header section of a stored message (at most LIM_SHOW_TEXT). */
+/* The header section of a stored message, or (body) the start of what
+ * follows it: at most LIM_SHOW_TEXT each. */
 static json_t *
-ctl_headers(const struct queue_message *m)
+ctl_text(const struct queue_message *m, int body)
 {
 	const char *end = memmem(m->body, m->size, "\r\n\r\n", 4);
-	size_t n = end ? (size_t)(end - m->body) + 2 : m->size;
+	size_t n = end ? (size_t)(end - m->body) + 2 : m->size, from = 0;
 
-	return ctlproto_strn(m->body, n < LIM_SHOW_TEXT ? n : LIM_SHOW_TEXT);
+	if (body) {
+		from = end ? n + 2 : m->size;
+		n = m->size - from;
+	}
+	return ctlproto_strn(m->body + from, n < LIM_SHOW_TEXT ? n : LIM_SHOW_TEXT);
 }
 
 static void
@@ -304,7 +311,8 @@ ctl_queue_show(struct ctl_client *c, const struct ctl_request *r)
 		json_object_set_new(res, "client", ctl_str(m.client_addr));
 		json_object_set_new(res, "helo", ctl_str(m.helo));
 		json_object_set_new(res, "user", ctl_str(m.auth_user));
-		json_object_set_new(res, "headers", ctl_headers(&m));
+		json_object_set_new(res, "headers", ctl_text(&m, 0));
+		json_object_set_new(res, "body", ctl_text(&m, 1));
 		queue_message_free(&m);
 	}
 	ctl_reply_ok(c, res);

@@ -171,3 +171,33 @@ ctlclient_addr(const char *a, char *out, size_t size)
 	}
 	(void)str_copy(out, size, a && *a ? a : "<>");
 }
+
+void
+ctlclient_event(json_t *ev, struct buf *out)
+{
+	const char *key, *at = json_string_value(json_object_get(ev, "at")),
+	    *id = json_string_value(json_object_get(ev, "id"));
+	json_t *v;
+
+	(void)buf_printf(out, "%s %s event=%s", at ? at : "-", id ? id : "-",
+	    json_string_value(json_object_get(ev, "event")) ?
+	    json_string_value(json_object_get(ev, "event")) : "-");
+	json_object_foreach(ev, key, v) {
+		const char *s = json_string_value(v);
+
+		if (!strcmp(key, "at") || !strcmp(key, "id") || !strcmp(key, "event"))
+			continue;
+		if (json_is_integer(v))		/* "lost": count */
+			(void)buf_printf(out, " %s=%lld", key, (long long)json_integer_value(v));
+		if (s == NULL)
+			continue;
+		if (*s && strpbrk(s, " \"\\") == NULL) {
+			(void)buf_printf(out, " %s=%s", key, s);
+			continue;
+		}
+		(void)buf_printf(out, " %s=\"", key);
+		for (; *s; s++)
+			(void)buf_printf(out, "%s%c", *s == '"' || *s == '\\' ? "\\" : "", *s);
+		(void)buf_puts(out, "\"");
+	}
+}

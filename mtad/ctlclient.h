@@ -43,4 +43,9 @@ time_t ctlclient_when(json_t *v);
  * "<>" for the null sender (NULL or ""). */
 void ctlclient_addr(const char *a, char *out, size_t size);
 
+/* A monitor event as a log line: "AT ID event=EVENT key=value ...",
+ * values quoted (with \" and \\) when empty or holding blanks, quotes
+ * or backslashes; appended to out (no newline). */
+void ctlclient_event(json_t *ev, struct buf *out);
+
 #endif

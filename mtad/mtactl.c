@@ -767,33 +767,12 @@ mtactl_reload(struct mtactl *m)
 static void
 mtactl_event_line(json_t *ev)
 {
-	const char *key;
-	json_t *v;
+	struct buf line;
 
-	printf("%s %s event=%s", json_string_value(json_object_get(ev, "at")) ?
-	    json_string_value(json_object_get(ev, "at")) : "-",
-	    json_string_value(json_object_get(ev, "id")) ?
-	    json_string_value(json_object_get(ev, "id")) : "-",
-	    json_string_value(json_object_get(ev, "event")));
-	json_object_foreach(ev, key, v) {
-		const char *s = json_string_value(v);
-
-		if (!strcmp(key, "at") || !strcmp(key, "id") || !strcmp(key, "event"))
-			continue;
-		if (json_is_integer(v))		/* "lost": count */
-			printf(" %s=%lld", key, (long long)json_integer_value(v));
-		if (s == NULL)
-			continue;
-		if (*s && strpbrk(s, " \"\\") == NULL) {
-			printf(" %s=%s", key, s);
-			continue;
-		}
-		printf(" %s=\"", key);
-		for (; *s; s++)
-			printf("%s%c", *s == '"' || *s == '\\' ? "\\" : "", *s);
-		putchar('"');
-	}
-	putchar('\n');
+	buf_init(&line, LIM_CONTROL_LINE * 4);
+	ctlclient_event(ev, &line);
+	puts(line.data ? line.data : "");
+	buf_free(&line);
 }
 
 /* Stream events until the daemon goes or we are stopped. */
