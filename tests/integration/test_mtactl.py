@@ -1481,3 +1481,76 @@ def test_usage_errors_exit_2(make_mtad):
     m.stop()
     for args, _ in cases:
         ctl(m, *args, rc=2)
+
+
+# ---------------------------------------------------------------- what mtatui asks
+
+def test_console_requests(relay, sink):
+    """The protocol members mtatui pages and acts with: sort, offset, search,
+    queue.count, rcpt_ids, queue.domains, bounce class and offset, stats series."""
+    sink.on_rcpt("550 5.1.1 no such user", rcpts=["gone@hard.example"])
+    sink.on_rcpt(DEFER, rcpts=["zed@a.example", "amy@b.example", "Mia@a.example",
+                               "kim@c.example"])
+    m = relay()
+    q1 = submit(m, "alice@one.example", ["zed@a.example", "amy@b.example"])
+    q2 = submit(m, "bob@two.example", ["Mia@a.example"])
+    q3 = submit(m, "carol@one.example", ["gone@hard.example", "kim@c.example"])
+    wait_deferred(m, ["zed@a.example", "amy@b.example", "Mia@a.example", "kim@c.example"])
+    with Raw(m) as c:
+        def ok(req):
+            r = c.call(dict(req, v=1))
+            assert r.get("ok") is True, (req, r)
+            return r["result"]
+
+        rows = ok({"cmd": "queue.list", "sort": "recipient"})
+        assert [r["recipient"] for r in rows] == [
+            "Mia@a.example", "amy@b.example", "kim@c.example", "zed@a.example"], rows
+        rows = ok({"cmd": "queue.list", "sort": "recipient", "desc": True, "offset": 1,
+                   "limit": 2})
+        assert [r["recipient"] for r in rows] == ["kim@c.example", "amy@b.example"], rows
+        rows = ok({"cmd": "queue.list", "offset": 3})          # id order, paged
+        assert [r["recipient"] for r in rows] == ["kim@c.example"], rows
+        # search: any case, in the queue ID, the sender or the recipient
+        assert {r["id"] for r in ok({"cmd": "queue.list", "search": "MIA@"})} == {q2}
+        assert {r["id"] for r in ok({"cmd": "queue.list", "search": "@one.EX"})} == {q1, q3}
+        assert {r["id"] for r in ok({"cmd": "queue.list", "search": q3[2:9]})} == {q3}
+        assert ok({"cmd": "queue.list", "search": "nowhere"}) == []
+        assert ok({"cmd": "queue.count"}) == {"count": 4}
+        assert ok({"cmd": "queue.count", "domain": "a.example"}) == {"count": 2}
+        assert ok({"cmd": "queue.count", "search": "one.example"}) == {"count": 3}
+        assert ok({"cmd": "queue.count", "state": "held"}) == {"count": 0}
+
+        # rcpt_ids: exactly those recipients (one of q1's two)
+        rid = {r["recipient"]: r["rcpt_id"] for r in ok({"cmd": "queue.list"})}
+        assert ok({"cmd": "queue.hold", "rcpt_ids": [rid["zed@a.example"]]}) == {"count": 1}
+        assert rcpt_states(m)["zed@a.example"][0] == "held"
+        assert rcpt_states(m)["amy@b.example"][0] == "deferred"
+        assert ok({"cmd": "queue.count", "state": "held"}) == {"count": 1}
+
+        # domains: by recipient (A-labels, last deferral) and by sender
+        doms = ok({"cmd": "queue.domains"})
+        assert [d["domain"] for d in doms][0] == "a.example", doms
+        a = doms[0]
+        assert (a["deferred"], a["held"], a["messages"]) == (1, 1, 2), a
+        assert "451" in (a["last_reply"] or ""), a
+        by_sender = {d["domain"]: d for d in ok({"cmd": "queue.domains", "by": "sender"})}
+        assert set(by_sender) == {"one.example", "two.example"}, by_sender
+        assert by_sender["one.example"]["messages"] == 2, by_sender
+
+        # bounces: class filter and offset
+        assert [b["recipient"] for b in ok({"cmd": "bounces", "class": "hard"})] == \
+            ["gone@hard.example"]
+        assert ok({"cmd": "bounces", "class": "soft"}) == []
+        assert ok({"cmd": "bounces", "offset": 1}) == []
+
+        # stats series: one bucket per minute of the hour, the last one now
+        st = ok({"cmd": "stats", "since": 3600, "step": 60})
+        assert st["step"] == 60 and len(st["series"]) == 61, st
+        assert all(isinstance(n, int) for n in st["series"]), st
+        assert sum(st["series"]) == st["delivered"] >= 1, st     # the DSN went out
+        s = ok({"cmd": "status"})
+        assert s["delivered_last_minute"] >= 1, s
+
+        # show: the body's start
+        shown = ok({"cmd": "queue.show", "id": q2})
+        assert shown["body"].startswith("hello "), shown

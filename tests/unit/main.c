@@ -20,6 +20,7 @@ extern const struct test queue_tests[];
 extern const struct test rate_tests[];
 extern const struct test smtp_client_tests[];
 extern const struct test smtp_server_tests[];
+extern const struct test text_tests[];
 extern const struct test trouble_tests[];
 extern const struct test tls_tests[];
 
@@ -39,6 +40,7 @@ static const struct {
 	{ "rate", rate_tests },
 	{ "smtp_client", smtp_client_tests },
 	{ "smtp_server", smtp_server_tests },
+	{ "text", text_tests },
 	{ "trouble", trouble_tests },
 	{ "tls", tls_tests },
 };

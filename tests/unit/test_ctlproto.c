@@ -1,4 +1,5 @@
 /* test_ctlproto.c -- control requests and monitor events, without a socket. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +93,85 @@ test_refusals(void)
 	refused("{\"cmd\":\"queue.purge\",\"older_than\":\"1h\"}", "usage", "older_than");
 }
 
+/* What mtatui sends: sorted and offset pages, search, tagged rows,
+ * bounce classes, stats series, domain groups. */
+static void
+test_view_members(void)
+{
+	struct ctl_request r;
+	const char *code;
+	char why[256];
+
+	CHECK_INT(parse("{\"cmd\":\"queue.list\",\"sort\":\"recipient\",\"desc\":true,"
+	    "\"offset\":300,\"search\":\"Bob@EXAMPLE\"}", &r, &code, why, sizeof why), 0);
+	CHECK_INT(r.sel.sort, QS_RECIPIENT);
+	CHECK(r.sel.desc);
+	CHECK_INT(r.sel.offset, 300);
+	CHECK_STR(r.sel.search, "bob@example");
+	CHECK_INT(parse("{\"cmd\":\"queue.list\",\"search\":\"\"}", &r, &code, why,
+	    sizeof why), 0);
+	CHECK(r.sel.search == NULL && r.sel.sort == QS_ID && !r.sel.desc);
+	CHECK_INT(parse("{\"cmd\":\"queue.purge\",\"rcpt_ids\":[7,9,11]}", &r, &code, why,
+	    sizeof why), 0);
+	CHECK_INT(r.sel.nrcpt_ids, 3);
+	CHECK(r.sel.rcpt_ids != NULL && r.sel.rcpt_ids[0] == 7 && r.sel.rcpt_ids[2] == 11);
+	CHECK_INT(parse("{\"cmd\":\"queue.count\",\"domain\":\"a.example\"}", &r, &code,
+	    why, sizeof why), 0);
+	CHECK_INT(r.cmd, CTL_QUEUE_COUNT);
+	CHECK_INT(parse("{\"cmd\":\"queue.domains\",\"by\":\"sender\"}", &r, &code, why,
+	    sizeof why), 0);
+	CHECK(r.cmd == CTL_QUEUE_DOMAINS && r.by_sender);
+	CHECK_INT(parse("{\"cmd\":\"bounces\",\"class\":\"hard\",\"offset\":20}", &r,
+	    &code, why, sizeof why), 0);
+	CHECK_STR(r.bclass, "hard");
+	CHECK_INT(r.sel.offset, 20);
+	CHECK_INT(parse("{\"cmd\":\"stats\",\"since\":3600,\"step\":60}", &r, &code, why,
+	    sizeof why), 0);
+	CHECK_INT(r.step, 60);
+	CHECK_INT(r.since, NOW - 3600);
+	/* 1440 buckets at most: a day of minutes fits, a day and a minute not */
+	CHECK_INT(parse("{\"cmd\":\"stats\",\"since\":86399,\"step\":60}", &r, &code, why,
+	    sizeof why), 0);
+	refused("{\"cmd\":\"stats\",\"since\":86400,\"step\":60}", "usage", "1440");
+	refused("{\"cmd\":\"stats\",\"step\":60}", "usage", "needs since");
+	refused("{\"cmd\":\"stats\",\"since\":60,\"step\":0}", "usage", "step");
+	refused("{\"cmd\":\"queue.list\",\"sort\":\"size\"}", "usage", "sort:");
+	refused("{\"cmd\":\"queue.list\",\"sort\":1}", "usage", "sort:");
+	refused("{\"cmd\":\"queue.list\",\"desc\":1}", "usage", "desc:");
+	refused("{\"cmd\":\"queue.list\",\"offset\":-1}", "usage", "offset:");
+	refused("{\"cmd\":\"queue.list\",\"offset\":100000001}", "usage", "offset:");
+	refused("{\"cmd\":\"queue.list\",\"search\":[\"a\"]}", "usage", "search:");
+	refused("{\"cmd\":\"queue.purge\",\"rcpt_ids\":[]}", "usage", "rcpt_ids:");
+	refused("{\"cmd\":\"queue.purge\",\"rcpt_ids\":[0]}", "usage", "rcpt_ids:");
+	refused("{\"cmd\":\"queue.purge\",\"rcpt_ids\":[\"5\"]}", "usage", "rcpt_ids:");
+	refused("{\"cmd\":\"queue.purge\",\"rcpt_ids\":5}", "usage", "rcpt_ids:");
+	refused("{\"cmd\":\"bounces\",\"class\":\"firm\"}", "usage", "class:");
+	refused("{\"cmd\":\"queue.domains\",\"by\":\"size\"}", "usage", "by:");
+	/* a search alone does not say which mail to change */
+	refused("{\"cmd\":\"queue.purge\",\"search\":\"x\"}", "usage", "say which");
+}
+
+/* 1001 rcpt_ids: one too many. */
+static void
+test_rcpt_ids_limit(void)
+{
+	char line[16384];
+	size_t o;
+	int i;
+	struct ctl_request r;
+	const char *code;
+	char why[256];
+
+	o = (size_t)snprintf(line, sizeof line, "{\"cmd\":\"queue.hold\",\"rcpt_ids\":[");
+	for (i = 1; i <= LIM_CONTROL_RCPTS; i++)
+		o += (size_t)snprintf(line + o, sizeof line - o, "%s%d", i > 1 ? "," : "", i);
+	(void)snprintf(line + o, sizeof line - o, "]}");
+	CHECK_INT(parse(line, &r, &code, why, sizeof why), 0);
+	CHECK_INT(r.sel.nrcpt_ids, LIM_CONTROL_RCPTS);
+	(void)snprintf(line + o, sizeof line - o, ",%d]}", LIM_CONTROL_RCPTS + 1);
+	refused(line, "usage", "rcpt_ids:");
+}
+
 static void
 test_users(void)
 {
@@ -151,6 +231,8 @@ test_events(void)
 const struct test ctlproto_tests[] = {
 	{ "selection", test_selection },
 	{ "refusals", test_refusals },
+	{ "view members", test_view_members },
+	{ "rcpt_ids limit", test_rcpt_ids_limit },
 	{ "users", test_users },
 	{ "events", test_events },
 	{ NULL, NULL },
