@@ -170,9 +170,10 @@ run: deps-build
 completion: $(MTACTL)
 	$(MTACTL) completion > contrib/mtactl.bash
 
-bench: $(MTAD) $(MTACTL)
+bench: $(MTAD) $(MTACTL) $(MTATUI)
 	tests/bench/intake $(MTAD)
 	tests/bench/listing $(MTAD)
+	tests/bench/console $(MTAD)
 
 install: $(MTAD) $(MTACTL) $(MTATUI) $(MTATUI)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

@@ -194,6 +194,48 @@ tui_monitor(struct tui *t)
 	return n > 0 && t->cur == SCREEN_LOG && t->view == NULL ? TR_FETCH | TR_DRAW : 0;
 }
 
+/*
+ * The next key, or ERR after TUI_KEY_WAIT_MS.  An escape sequence curses
+ * did not know (tmux sends "\e[4~" for End, which TERM=xterm calls
+ * "\eOF") is mapped when it is a common one, and otherwise swallowed
+ * whole: its bytes must never act as keys of their own ("4": Stats).
+ */
+static int
+tui_key(void)
+{
+	static const struct { const char *seq; int key; } known[] = {
+		{ "[1~", KEY_HOME }, { "[7~", KEY_HOME }, { "[H", KEY_HOME }, { "OH", KEY_HOME },
+		{ "[4~", KEY_END }, { "[8~", KEY_END }, { "[F", KEY_END }, { "OF", KEY_END },
+		{ "[5~", KEY_PPAGE }, { "[6~", KEY_NPAGE }, { "[A", KEY_UP }, { "OA", KEY_UP },
+		{ "[B", KEY_DOWN }, { "OB", KEY_DOWN }, { "[D", KEY_LEFT }, { "OD", KEY_LEFT },
+		{ "[Z", KEY_BTAB }, { "OP", KEY_F(1) }, { "[11~", KEY_F(1) },
+		{ "[12~", KEY_F(2) }, { "OQ", KEY_F(2) }, { "[13~", KEY_F(3) }, { "OR", KEY_F(3) },
+		{ "[14~", KEY_F(4) }, { "OS", KEY_F(4) }, { "[15~", KEY_F(5) },
+		{ "[17~", KEY_F(6) }, { "[21~", KEY_F(10) },
+	};
+	char seq[16];
+	int c, n = 0;
+	size_t i;
+
+	timeout(TUI_KEY_WAIT_MS);
+	if ((c = getch()) != 27)
+		return c;
+	timeout(0);		/* the rest of a sequence is here already */
+	while (n < (int)sizeof seq - 1 && (c = getch()) != ERR) {
+		seq[n++] = (char)c;
+		if ((n == 1 && c != '[' && c != 'O') || (n > 1 && c >= 0x40 && c <= 0x7e))
+			break;
+	}
+	seq[n] = '\0';
+	timeout(TUI_KEY_WAIT_MS);
+	if (n == 0)
+		return 27;	/* Esc itself */
+	for (i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (strcmp(seq, known[i].seq) == 0)
+			return known[i].key;
+	return ERR;		/* Alt+key, or a sequence we do not use */
+}
+
 static long long
 tui_ms(void)
 {
@@ -220,8 +262,7 @@ tui_run(struct tui *t)
 		if (flags & (TR_FETCH | TR_DRAW))
 			tui_draw(t);
 		flags = 0;
-		timeout(TUI_KEY_WAIT_MS);
-		if ((c = getch()) == KEY_RESIZE) {
+		if ((c = tui_key()) == KEY_RESIZE) {
 			flags |= TR_FETCH | TR_DRAW;
 		} else if (c != ERR) {
 			t->msg[0] = '\0';

@@ -36,12 +36,11 @@ list_cur(const struct list *l)
 	return list_row(l, l->cur);
 }
 
-/* Keep the cursor in view; TR_FETCH when rows not fetched come into it. */
+/* Keep the cursor in view; TR_FETCH when the first row shown is not the
+ * one at `old`. */
 static int
-list_scroll(struct list *l)
+list_scroll(struct list *l, long long old)
 {
-	long long old = l->top;
-
 	if (l->cur < 0)
 		l->cur = 0;
 	if (l->total > 0 && l->cur >= l->total)
@@ -56,7 +55,7 @@ list_scroll(struct list *l)
 int
 list_nav(struct list *l, int key)
 {
-	long long page = l->height > 1 ? l->height - 1 : 1;
+	long long page = l->height > 1 ? l->height - 1 : 1, old = l->top;
 
 	switch (key) {
 	case KEY_UP: case 'k':
@@ -86,7 +85,7 @@ list_nav(struct list *l, int key)
 	default:
 		return TR_NONE;
 	}
-	return list_scroll(l);
+	return list_scroll(l, old);
 }
 
 int
