@@ -36,6 +36,7 @@ static void
 tui_down(struct tui *t, const char *why)
 {
 	t->up = 0;
+	t->refused = 0;
 	(void)str_copy(t->down_why, sizeof t->down_why, why);
 	ctlclient_close(&t->cc);
 	ctlclient_close(&t->mon);
@@ -64,8 +65,10 @@ tui_call(struct tui *t, json_t *req)
 	}
 	tui_msg(t, "mtad: %s", json_string_value(json_object_get(reply, "error")));
 	if (strcmp(json_string_value(json_object_get(reply, "code")) ?
-	    json_string_value(json_object_get(reply, "code")) : "", "denied") == 0)
+	    json_string_value(json_object_get(reply, "code")) : "", "denied") == 0) {
 		tui_down(t, json_string_value(json_object_get(reply, "error")));
+		t->refused = 1;
+	}
 	json_decref(reply);
 	return NULL;
 }
@@ -91,8 +94,10 @@ tui_connect(struct tui *t)
 		(void)str_fmt(why, sizeof why, "%s", r && json_string_value(json_object_get(r,
 		    "error")) ? json_string_value(json_object_get(r, "error")) :
 		    "the monitor did not start");
-		json_decref(r);
 		tui_down(t, why);
+		t->refused = r != NULL && strcmp(json_string_value(json_object_get(r, "code")) ?
+		    json_string_value(json_object_get(r, "code")) : "", "denied") == 0;
+		json_decref(r);
 		return;
 	}
 	json_decref(r);

@@ -32,6 +32,7 @@ struct tui {
 	struct ctlclient mon;		/* the monitor stream */
 	int up;				/* the daemon answers */
 	char down_why[256];		/* why not, for the banner */
+	int refused;			/* it answers, but not to us (denied) */
 	json_t *status;			/* the last "status" result */
 	struct screen *screens[SCREEN_N];
 	int cur;			/* the screen shown */

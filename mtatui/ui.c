@@ -89,8 +89,9 @@ ui_title(struct tui *t)
 	json_t *st = t->status, *q = json_object_get(st, "queue");
 
 	if (!t->up || st == NULL) {
-		(void)str_fmt(line, sizeof line, "mtatui  %s  mtad is not running",
-		    t->conf->hostname);
+		(void)str_fmt(line, sizeof line, "mtatui  %s  %s",
+		    t->conf->hostname,
+		    t->refused ? "mtad refuses this user" : "mtad is not running");
 	} else {
 		ctlclient_dur(json_integer_value(json_object_get(st, "uptime")), up, sizeof up);
 		(void)str_fmt(line, sizeof line, "mtatui  %s  up %s  queued %lld  deferred %lld"
@@ -181,7 +182,8 @@ void
 ui_banner(struct tui *t)
 {
 	char why[512];
-	const char *lines[3] = { "mtad is not running", why, "" };
+	const char *lines[3] = { t->refused ? "mtad refuses this user" : "mtad is not running",
+		why, "" };
 
 	(void)str_fmt(why, sizeof why, "(%s; trying again)", t->down_why);
 	ui_box(t, lines, 2, ui_attr(t, C_BANNER));
