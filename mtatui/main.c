@@ -114,5 +114,6 @@ main(int argc, char **argv)
 	}
 	rc = tui_run(&t);
 	ui_end();
+	tui_free(&t);
 	return rc;
 }

@@ -283,3 +283,16 @@ tui_run(struct tui *t)
 	}
 	return 0;
 }
+
+void
+tui_free(struct tui *t)
+{
+	ctlclient_close(&t->cc);
+	ctlclient_close(&t->mon);
+	buf_free(&t->cc.in);
+	buf_free(&t->mon.in);
+	json_decref(t->status);
+	view_free(t->view);
+	conf_unref(t->conf);
+	memset(t, 0, sizeof *t);
+}

@@ -52,6 +52,8 @@ json_t *tui_call(struct tui *t, json_t *req);
 void tui_msg(struct tui *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Run the screens until q or tui_stop (set by a signal handler). */
 int tui_run(struct tui *t);
+/* Close the connections and free what t holds (not t). */
+void tui_free(struct tui *t);
 extern volatile sig_atomic_t tui_stop;
 
 /* Switch to a screen (closing any view); returns TR_DRAW | TR_FETCH. */
