@@ -69,9 +69,13 @@ domains_open(struct tui *t, struct screen *s, json_t *row)
 	struct list *q = &screen_queue.list;
 
 	(void)s;
+	if (d == NULL || *d == '\0') {
+		tui_msg(t, "the null sender: its mail is in the Queue as <>");
+		return TR_DRAW;
+	}
 	q->filter = 0;
 	q->domain[0] = '\0';
-	(void)str_fmt(q->search, sizeof q->search, "@%s", d ? d : "");
+	(void)str_fmt(q->search, sizeof q->search, "@%s", d);
 	q->cur = q->top = 0;
 	return tui_switch(t, SCREEN_QUEUE);
 }

@@ -25,6 +25,7 @@ static struct {
 	size_t next, n;			/* where the next goes, how many */
 	int paused;
 	long long shown;		/* rows last shown (to follow new ones) */
+	char search[LIM_MAILBOX + 1];	/* the search they were chosen by */
 } lg;
 
 void
@@ -70,8 +71,9 @@ log_fetch(struct tui *t, struct screen *s)
 	size_t i;
 
 	(void)t;
-	if (lg.paused && l->rows != NULL)
-		return 0;
+	if (lg.paused && l->rows != NULL && strcmp(lg.search, l->search) == 0)
+		return 0;	/* frozen, unless the search changed */
+	(void)str_copy(lg.search, sizeof lg.search, l->search);
 	rows = json_array();
 	for (i = 0; i < lg.n; i++) {
 		const char *line = lg.lines[(lg.next + LOG_KEEP - lg.n + i) % LOG_KEEP];

@@ -208,9 +208,11 @@ static const struct {
 };
 
 /* Run the action of key (lower case) on the selection in req (consumed):
- * purge asks first, naming n recipients (and `what`). */
+ * purge asks first, naming n recipients (and `what`).  The tags go once
+ * the action is done, not when it is declined. */
 static int
-queue_run(struct tui *t, int key, json_t *req, long long n, const char *what)
+queue_run(struct tui *t, int key, json_t *req, long long n, const char *what,
+    struct list *tagged)
 {
 	char q[512];
 	json_t *res;
@@ -228,6 +230,8 @@ queue_run(struct tui *t, int key, json_t *req, long long n, const char *what)
 	}
 	if ((res = tui_call(t, req)) == NULL)
 		return TR_DRAW | TR_FETCH;
+	if (tagged != NULL)
+		tagged->ntags = 0;
 	tui_msg(t, "%lld recipients %s", (long long)json_integer_value(json_object_get(res,
 	    "count")), queue_acts[i].done);
 	json_decref(res);
@@ -240,6 +244,7 @@ queue_act(struct tui *t, int key)
 	struct list *l = &screen_queue.list;
 	json_t *row = list_cur(l), *ids, *req, *n;
 	const char *dom;
+	char shown[LIM_DOMAIN * 4 + 1];
 	long long count;
 	size_t i;
 	int k = key | 0x20;	/* R H U D: the same on the row's domain */
@@ -252,7 +257,8 @@ queue_act(struct tui *t, int key)
 			return TR_DRAW;
 		count = json_integer_value(json_object_get(n, "count"));
 		json_decref(n);
-		return queue_run(t, k, json_pack("{s:s}", "domain", dom), count, dom);
+		ctlclient_addr(dom, shown, sizeof shown);
+		return queue_run(t, k, json_pack("{s:s}", "domain", dom), count, shown, NULL);
 	}
 	ids = json_array();
 	for (i = 0; i < l->ntags; i++)
@@ -265,8 +271,7 @@ queue_act(struct tui *t, int key)
 	}
 	count = (long long)json_array_size(ids);
 	req = json_pack("{s:o}", "rcpt_ids", ids);
-	l->ntags = 0;
-	return queue_run(t, k, req, count, NULL);
+	return queue_run(t, k, req, count, NULL, l);
 }
 
 int
@@ -301,7 +306,7 @@ queue_view_act(struct tui *t, int key)
 		return TR_DRAW;
 	count = json_integer_value(json_object_get(n, "count"));
 	json_decref(n);
-	rc = queue_run(t, key, json_pack("{s:s}", "id", v->id), count, v->id);
+	rc = queue_run(t, key, json_pack("{s:s}", "id", v->id), count, v->id, NULL);
 	if ((nv = queue_view(t, v->id)) != NULL) {
 		nv->top = v->top;
 		view_free(t->view);

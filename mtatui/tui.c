@@ -19,6 +19,7 @@
 #define TUI_TICK_MS 1000		/* refresh and reconnect */
 #define TUI_KEY_WAIT_MS 100		/* the longest a monitor event waits */
 #define TUI_REPLY_MS 10000		/* a request's reply */
+#define TUI_REFUSED_RETRY 30		/* seconds: asking again, once refused */
 
 volatile sig_atomic_t tui_stop;
 
@@ -88,8 +89,9 @@ tui_connect(struct tui *t)
 		return;
 	}
 	t->up = 1;
-	if (ctlclient_send(&t->mon, json_pack("{s:s}", "cmd", "monitor")) < 0 ||
-	    (r = ctlclient_read(&t->mon, TUI_REPLY_MS)) == NULL ||
+	/* a refusal may come before the request is written: read it anyway */
+	(void)ctlclient_send(&t->mon, json_pack("{s:s}", "cmd", "monitor"));
+	if ((r = ctlclient_read(&t->mon, TUI_REPLY_MS)) == NULL ||
 	    !json_is_true(json_object_get(r, "ok"))) {
 		(void)str_fmt(why, sizeof why, "%s", r && json_string_value(json_object_get(r,
 		    "error")) ? json_string_value(json_object_get(r, "error")) :
@@ -135,8 +137,10 @@ tui_fetch(struct tui *t)
 	json_t *st;
 
 	t->now = time(NULL);
-	if (!t->up)
+	if (!t->up && (!t->refused || t->now >= t->retry_at)) {
 		tui_connect(t);
+		t->retry_at = t->now + TUI_REFUSED_RETRY;
+	}
 	if (!t->up)
 		return;
 	if ((st = tui_call(t, json_pack("{s:s}", "cmd", "status"))) != NULL) {

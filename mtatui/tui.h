@@ -33,6 +33,7 @@ struct tui {
 	int up;				/* the daemon answers */
 	char down_why[256];		/* why not, for the banner */
 	int refused;			/* it answers, but not to us (denied) */
+	time_t retry_at;		/* refused: when to ask again */
 	json_t *status;			/* the last "status" result */
 	struct screen *screens[SCREEN_N];
 	int cur;			/* the screen shown */

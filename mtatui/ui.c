@@ -185,7 +185,8 @@ ui_banner(struct tui *t)
 	const char *lines[3] = { t->refused ? "mtad refuses this user" : "mtad is not running",
 		why, "" };
 
-	(void)str_fmt(why, sizeof why, "(%s; trying again)", t->down_why);
+	(void)str_fmt(why, sizeof why, "(%s; trying again%s)", t->down_why,
+	    t->refused ? " every 30s" : "");
 	ui_box(t, lines, 2, ui_attr(t, C_BANNER));
 }
 

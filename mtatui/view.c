@@ -110,7 +110,7 @@ view_nav(struct view *v, int key)
 	case KEY_PPAGE:
 		v->top -= page;
 		break;
-	case KEY_NPAGE: case ' ':
+	case KEY_NPAGE:
 		v->top += page;
 		break;
 	case KEY_HOME: case 'g':

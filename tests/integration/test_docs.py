@@ -1,5 +1,6 @@
 """The manual pages: they format without a warning, and they name every
-command of `mtactl help` and every directive of mtad/conf.c.
+command of `mtactl help`, every directive of mtad/conf.c and every key of
+mtatui/keys.c.
 
 - mandoc -T lint -W warning prints nothing for each page in share/man
   (skipped only when mandoc is not installed);
@@ -7,7 +8,10 @@ command of `mtactl help` and every directive of mtad/conf.c.
 - each command of `mtactl help` (MTACTL_BIN, as in mtadtest.py) is a tagged
   paragraph of COMMANDS in mtactl.8;
 - each directive of conf_directives[] in mtad/conf.c is a tagged paragraph
-  of DIRECTIVES in mtad.conf.5.
+  of DIRECTIVES in mtad.conf.5;
+- each key name of the binding table keys[] in mtatui/keys.c (its third
+  field: "r", "R H U D", "/"; NULL for an alias) is a tagged paragraph of
+  KEYS in mtatui.8.
 
 Run: make integration PYTEST_ARGS="-k test_docs"
 """
@@ -34,7 +38,7 @@ def run(argv, env=None):
 
 def test_pages_exist():
     names = {p.name for p in PAGES}
-    assert {"mtad.8", "mtactl.8", "mtad.conf.5"} <= names, names
+    assert {"mtad.8", "mtactl.8", "mtatui.8", "mtad.conf.5"} <= names, names
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
@@ -138,3 +142,36 @@ def test_conf_page_names_every_directive():
                if not any(starts_with_words(t, d) for t in documented)]
     assert not missing, (f"directives of mtad/conf.c without a paragraph in "
                          f"DIRECTIVES of mtad.conf.5: {missing}")
+
+
+# ---------------------------------------------------------------- mtatui.8
+
+# one entry of keys[]: { KEY, WHERE, "name" or NULL, ... }; KEY may be a
+# character literal (',' and '{' included), WHERE an expression of flags
+KEY_ENTRY_RE = re.compile(
+    r"""\{\s*(?:'(?:\\.|[^'\\])+'|[^,{}'"]+?)\s*,"""
+    r"""\s*[^,{}'"]+?\s*,\s*(NULL|"(?:\\.|[^"\\])*")""")
+
+
+def tui_key_names():
+    """The names of the bindings in keys[] of mtatui/keys.c, in order (the
+    help view's lines; the aliases, named NULL, are left out)."""
+    src = (ROOT / "mtatui" / "keys.c").read_text(encoding="utf-8")
+    m = re.search(r"\bstruct binding keys\[\]\s*=\s*\{(.*?)^\};", src, re.S | re.M)
+    assert m, "the table keys[] not found in mtatui/keys.c"
+    entries = KEY_ENTRY_RE.findall(m.group(1))
+    # every "{" outside string and character literals opens an entry
+    opened = re.sub(r""""(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])+'""", "", m.group(1)).count("{")
+    assert len(entries) == opened, \
+        f"entries of keys[] not parsed: {opened} entries, {len(entries)} understood"
+    names = [re.sub(r'\\(.)', r"\1", e[1:-1]) for e in entries if e != "NULL"]
+    assert len(names) >= 20, f"too few key names parsed: {names}"
+    return names
+
+
+def test_tui_page_names_every_key():
+    text = (MAN_DIR / "mtatui.8").read_text(encoding="utf-8")
+    documented = set(tags(section(text, "KEYS")))
+    missing = [k for k in tui_key_names() if k not in documented]
+    assert not missing, (f"keys of mtatui/keys.c without a tagged paragraph in KEYS "
+                         f"of mtatui.8: {missing}")
