@@ -116,6 +116,27 @@ ctl_which(json_t *req, struct ctl_request *r)
 	return NULL;
 }
 
+/* The other IDN form of a search: its part after the last "@" (or all of
+ * it) in A-labels when it is Unicode, in U-labels when it holds "xn--";
+ * 0, or -1 when there is none. */
+static int
+ctl_search_alt(const char *s, char *out, size_t size)
+{
+	const char *at = strrchr(s, '@'), *dom = at ? at + 1 : s;
+	char conv[LIM_MAILBOX * 4 + 1];
+	int ascii = 1;
+	size_t i;
+
+	for (i = 0; dom[i]; i++)
+		ascii &= (unsigned char)dom[i] < 0x80;
+	if (*dom == '\0' || (ascii && strstr(dom, "xn--") == NULL) ||
+	    (ascii ? addr_domain_to_unicode(dom, conv, sizeof conv) :
+	    addr_domain_to_ascii(dom, conv, sizeof conv)) != ADDR_OK ||
+	    strcmp(conv, dom) == 0)
+		return -1;
+	return str_fmt(out, size, "%.*s%s", (int)(dom - s), s, conv);
+}
+
 /* search, rcpt_ids: the rest of the selection; NULL or why not. */
 static const char *
 ctl_narrow(json_t *req, struct ctl_request *r)
@@ -128,6 +149,9 @@ ctl_narrow(json_t *req, struct ctl_request *r)
 		return "search: a string of at most 320 bytes";
 	str_lower(r->search);
 	r->sel.search = rc > 0 && r->search[0] ? r->search : NULL;
+	if (r->sel.search != NULL && ctl_search_alt(r->search, r->search_alt,
+	    sizeof r->search_alt) == 0)
+		r->sel.search_alt = r->search_alt;
 	if (ids == NULL)
 		return NULL;
 	if (!json_is_array(ids) || json_array_size(ids) == 0 ||

@@ -22,7 +22,9 @@
  *   offset      rows to skip first (queue.list, bounces)
  *   sort, desc  queue.list order: id (default), age, next, attempts, state,
  *               sender, recipient, domain; desc true for the reverse
- *   search      text in the queue ID, sender or recipient (any case)
+ *   search      text in the queue ID, sender or recipient (ASCII letters in
+ *               any case; the part after an "@", or the whole text, also
+ *               in its other IDN form: "bücher" finds "xn--bcher-kva")
  *   rcpt_ids    a list of "rcpt_id"s: those recipients only
  *   class       bounces: hard, soft, policy, expired or async
  *   by          queue.domains: "recipient" (default) or "sender"
@@ -65,6 +67,7 @@ struct ctl_request {
 	char domains[LIM_AUTH_DOMAINS + 1];	/* A-labels, comma-separated */
 	int any_domain;			/* user.add without "domains" */
 	char search[LIM_MAILBOX + 1];	/* lower case */
+	char search_alt[LIM_MAILBOX * 4 + 1];	/* its domain in the other IDN form */
 	long long rcpt_ids[LIM_CONTROL_RCPTS];
 	char bclass[16];		/* bounces: a class, or "" */
 	int by_sender;			/* queue.domains */

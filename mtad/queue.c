@@ -797,6 +797,7 @@ queue_select_where(const struct queue_select *s, struct buf *sql)
 		(void)buf_puts(sql, " AND m.received_at < ?");
 	if (s->search)
 		(void)buf_puts(sql, " AND (instr(m.queue_id, ?) OR instr(lower(m.sender), ?)"
+		    " OR instr(lower(r.address), ?) OR instr(lower(m.sender), ?)"
 		    " OR instr(lower(r.address), ?))");
 	for (i = 0; i < s->nrcpt_ids; i++)
 		(void)buf_puts(sql, i == 0 ? " AND r.id IN (?" : ", ?");
@@ -819,8 +820,8 @@ queue_select_bind(sqlite3_stmt *st, const struct queue_select *s, int i)
 		queue_bind_text(st, i++, s->sender);
 	if (s->older_than)
 		sqlite3_bind_int64(st, i++, (sqlite3_int64)s->older_than);
-	for (k = 0; s->search && k < 3; k++)
-		queue_bind_text(st, i++, s->search);
+	for (k = 0; s->search && k < 5; k++)
+		queue_bind_text(st, i++, k < 3 || !s->search_alt ? s->search : s->search_alt);
 	for (k = 0; k < s->nrcpt_ids; k++)
 		sqlite3_bind_int64(st, i++, (sqlite3_int64)s->rcpt_ids[k]);
 	return i;

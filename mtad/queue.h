@@ -177,6 +177,7 @@ struct queue_select {
 	const char *sender;
 	const char *state;		/* one of the waiting states */
 	const char *search;		/* lower case; in queue ID, sender or recipient */
+	const char *search_alt;		/* or this (its IDN other form), or NULL */
 	const long long *rcpt_ids;	/* these recipients (rcpt_id) only */
 	size_t nrcpt_ids;
 	time_t older_than;		/* received before this time */

@@ -42,6 +42,7 @@ struct screen {
 	const struct column *cols;
 	size_t ncols;
 	const char *const *filters;	/* f cycles these (NULL-ended), or NULL */
+	const char *filter_name;	/* what they filter, for the tab line */
 	const char *const *sorts;	/* s cycles these, or NULL */
 	const char *const *windows;	/* w cycles these, or NULL */
 	const char *tag_member;		/* the rows' member t tags, or NULL */

@@ -118,7 +118,7 @@ bounces_open(struct tui *t, struct screen *s, json_t *row)
 }
 
 struct screen screen_bounces = {
-	.name = "Bounces", .cols = bounce_cols, .ncols = 5, .filters = bounce_classes,
+	.name = "Bounces", .cols = bounce_cols, .ncols = 5, .filters = bounce_classes, .filter_name = "class",
 	.windows = bounce_windows, .has_domain = 1, .fetch = bounces_fetch,
 	.cells = bounces_cells, .open = bounces_open,
 };

@@ -110,7 +110,11 @@ queue_view_rcpts(struct view *v, json_t *rcpts, struct tui *t)
 		char a[LIST_CELL], next[32];
 
 		ctlclient_addr(json_string_value(json_object_get(r, "recipient")), a, sizeof a);
-		queue_span(t, json_object_get(r, "next_attempt"), 0, next, sizeof next);
+		if (strcmp(json_string_value(json_object_get(r, "state")) ?
+		    json_string_value(json_object_get(r, "state")) : "", "held") == 0)
+			(void)str_copy(next, sizeof next, "-");
+		else
+			queue_span(t, json_object_get(r, "next_attempt"), 0, next, sizeof next);
 		view_add(v, "  %s  %s, %lld attempts, next %s", a,
 		    json_string_value(json_object_get(r, "state")),
 		    (long long)json_integer_value(json_object_get(r, "attempts")), next);
@@ -316,7 +320,7 @@ queue_view_act(struct tui *t, int key)
 }
 
 struct screen screen_queue = {
-	.name = "Queue", .cols = queue_cols, .ncols = 8, .filters = queue_states,
+	.name = "Queue", .cols = queue_cols, .ncols = 8, .filters = queue_states, .filter_name = "state",
 	.sorts = queue_sorts, .tag_member = "rcpt_id", .has_search = 1, .has_domain = 1,
 	.fetch = queue_fetch, .cells = queue_cells, .open = queue_open,
 };

@@ -65,6 +65,25 @@ text_fit(const char *s, int width, int utf8, char *out, size_t size)
 	return used;
 }
 
+size_t
+text_cut(const char *s, int width)
+{
+	size_t n = 0;
+	int used = 0;
+
+	while (s[n]) {
+		size_t len;
+		int cols;
+
+		(void)text_next(s + n, &len, &cols);
+		if (used + cols > width && n > 0)
+			break;
+		used += cols;
+		n += len;
+	}
+	return n;
+}
+
 int
 text_width(const char *s)
 {

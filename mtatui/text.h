@@ -17,6 +17,10 @@
  */
 int text_fit(const char *s, int width, int utf8, char *out, size_t size);
 
+/* How many bytes of s fit in `width` columns, whole characters only (at
+ * least one character when s is not empty, so that a loop advances). */
+size_t text_cut(const char *s, int width);
+
 /* The columns s takes (as text_fit would show it whole). */
 int text_width(const char *s);
 

@@ -33,7 +33,7 @@ ui_init(struct tui *t)
 	keypad(stdscr, TRUE);
 	curs_set(0);
 	set_escdelay(getenv("ESCDELAY") ? atoi(getenv("ESCDELAY")) : 25);
-	t->color = has_colors() && getenv("NO_COLOR") == NULL;
+	t->color = has_colors() && (getenv("NO_COLOR") == NULL || *getenv("NO_COLOR") == '\0');
 	if (t->color) {
 		start_color();
 		use_default_colors();

@@ -211,7 +211,7 @@ list_summary(const struct screen *s, char *out, size_t size)
 
 	buf_init(&b, size > 0 ? size - 1 : 0);
 	if (s->filters && l->filter > 0)
-		(void)buf_printf(&b, " %s", s->filters[l->filter]);
+		(void)buf_printf(&b, " %s:%s", s->filter_name, s->filters[l->filter]);
 	if (s->has_domain && l->domain[0])
 		(void)buf_printf(&b, " domain:%s", l->domain);
 	if (s->has_search && l->search[0])

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "str.h"
+#include "text.h"
 #include "ui.h"
 #include "xalloc.h"
 
@@ -73,32 +74,85 @@ view_text(struct view *v, const char *indent, const char *text)
 	}
 }
 
+/*
+ * Long lines wrap: a line takes as many rows as it needs at `width`
+ * columns, each row after its first indented by VIEW_WRAP_INDENT.  Calls
+ * row(ctx, n, text, bytes) for each row n in order; returns the rows.
+ */
+#define VIEW_WRAP_INDENT "    "
+
+static long long
+view_rows(const struct view *v, int width, void (*row)(void *ctx, long long n,
+    const char *text, size_t len, int cont), void *ctx)
+{
+	int cont_w = width - (int)strlen(VIEW_WRAP_INDENT);
+	long long n = 0;
+	size_t i;
+
+	for (i = 0; i < v->n; i++) {
+		const char *p = v->lines[i];
+		int cont = 0;
+
+		do {
+			size_t len = text_cut(p, cont && cont_w > 0 ? cont_w : width);
+
+			if (row != NULL)
+				row(ctx, n, p, len, cont);
+			n++;
+			p += len;
+			cont = 1;
+		} while (*p);
+	}
+	return n;
+}
+
+struct view_paint {
+	struct tui *t;
+	const struct view *v;
+	int y;
+};
+
+static void
+view_paint_row(void *ctx, long long n, const char *text, size_t len, int cont)
+{
+	struct view_paint *vp = ctx;
+	char seg[4200];
+	long long k = n - vp->v->top;
+
+	if (k < 0 || k >= vp->v->height)
+		return;
+	(void)str_fmt(seg, sizeof seg, "%s%.*s", cont ? VIEW_WRAP_INDENT : "", (int)len, text);
+	ui_put(vp->t, vp->y + 1 + (int)k, 0, COLS, seg, A_NORMAL);
+}
+
 void
 view_draw(struct tui *t, struct view *v, int y, int height)
 {
+	struct view_paint vp = { t, v, y };
 	char pos[64];
 	int i;
 
 	v->height = height - 1;
-	(void)str_fmt(pos, sizeof pos, "  (%lld-%lld of %zu, Esc: back)", v->n ? v->top + 1 : 0,
-	    v->top + v->height < (long long)v->n ? v->top + v->height : (long long)v->n, v->n);
+	v->rows = view_rows(v, COLS, NULL, NULL);
+	if (v->top > v->rows - v->height)
+		v->top = v->rows - v->height > 0 ? v->rows - v->height : 0;
+	(void)str_fmt(pos, sizeof pos, "  (%lld-%lld of %lld, Esc: back)", v->rows ? v->top + 1 :
+	    0, v->top + v->height < v->rows ? v->top + v->height : v->rows, v->rows);
 	ui_put(t, y, 0, COLS, "", A_BOLD | A_UNDERLINE);
 	ui_put(t, y, 0, COLS - (int)strlen(pos) > 0 ? COLS - (int)strlen(pos) : 0, v->title,
 	    A_BOLD | A_UNDERLINE);
 	if (COLS > (int)strlen(pos))
 		ui_put(t, y, COLS - (int)strlen(pos), (int)strlen(pos), pos, A_UNDERLINE);
-	for (i = 0; i < v->height; i++) {
-		long long k = v->top + i;
-
-		ui_put(t, y + 1 + i, 0, COLS, k < (long long)v->n ? v->lines[k] : "", A_NORMAL);
-	}
+	for (i = 0; i < v->height; i++)
+		ui_put(t, y + 1 + i, 0, COLS, "", A_NORMAL);
+	(void)view_rows(v, COLS, view_paint_row, &vp);
 }
 
 int
 view_nav(struct view *v, int key)
 {
 	long long page = v->height > 1 ? v->height - 1 : 1,
-	    last = (long long)v->n - v->height > 0 ? (long long)v->n - v->height : 0;
+	    last = v->rows - v->height > 0 ? v->rows - v->height : 0;
 
 	switch (key) {
 	case KEY_UP: case 'k':

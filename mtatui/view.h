@@ -1,7 +1,7 @@
 /*
  * view.h -- a scrollable text view over the current screen: a message's
  * or a bounce's detail, the help screen.  Lines are kept as given (UTF-8)
- * and cut to the width when drawn.
+ * and wrapped to the width when drawn.
  */
 #ifndef MTATUI_VIEW_H
 #define MTATUI_VIEW_H
@@ -19,7 +19,7 @@ struct view {
 	char id[LIM_QUEUE_ID + 1];	/* VIEW_MESSAGE: the queue ID */
 	char **lines;
 	size_t n, cap;
-	long long top;
+	long long top, rows;		/* first row shown; rows, wrapped */
 	int height;
 };
 

@@ -108,6 +108,18 @@ test_view_members(void)
 	CHECK(r.sel.desc);
 	CHECK_INT(r.sel.offset, 300);
 	CHECK_STR(r.sel.search, "bob@example");
+	CHECK(r.sel.search_alt == NULL);
+	/* IDN: the other form of the domain part, or of the whole text */
+	CHECK_INT(parse("{\"cmd\":\"queue.list\",\"search\":\"Z@B\u00fccher\"}", &r, &code,
+	    why, sizeof why), 0);
+	CHECK_STR(r.sel.search, "z@b\xc3\xbc" "cher");
+	CHECK_STR(r.sel.search_alt, "z@xn--bcher-kva");
+	CHECK_INT(parse("{\"cmd\":\"queue.count\",\"search\":\"xn--bcher-kva.example\"}", &r,
+	    &code, why, sizeof why), 0);
+	CHECK_STR(r.sel.search_alt, "b\xc3\xbc" "cher.example");
+	CHECK_INT(parse("{\"cmd\":\"queue.list\",\"search\":\"plain.example\"}", &r, &code,
+	    why, sizeof why), 0);
+	CHECK(r.sel.search_alt == NULL);
 	CHECK_INT(parse("{\"cmd\":\"queue.list\",\"search\":\"\"}", &r, &code, why,
 	    sizeof why), 0);
 	CHECK(r.sel.search == NULL && r.sel.sort == QS_ID && !r.sel.desc);

@@ -42,6 +42,13 @@ test_fit(void)
 	CHECK_INT(text_width("b\xc3\xbc" "cher"), 6);
 	CHECK_INT(text_width("\xe4\xbe\x8b"), 2);
 	CHECK_INT(text_width(NULL), 0);
+	/* wrapping: whole characters, at least one */
+	CHECK_INT(text_cut("abcdef", 4), 4);
+	CHECK_INT(text_cut("abc", 4), 3);
+	CHECK_INT(text_cut("b\xc3\xbc" "cher", 2), 3);
+	CHECK_INT(text_cut("\xe4\xbe\x8b\xe3\x81\x88", 3), 3);	/* not half of え */
+	CHECK_INT(text_cut("\xe4\xbe\x8b", 1), 3);		/* one, though too wide */
+	CHECK_INT(text_cut("", 5), 0);
 }
 
 static void
