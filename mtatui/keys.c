@@ -95,26 +95,16 @@ k_list(struct tui *t)
 	return &t->screens[t->cur]->list;
 }
 
+/* / and F: read the search, or the domain filter, on the message line. */
 static int
-k_search(struct tui *t, int key)
+k_prompt(struct tui *t, int key)
 {
-	struct list *l = k_list(t);
+	struct screen *s = t->screens[t->cur];
+	struct list *l = &s->list;
+	int search = key == '/';
 
-	(void)key;
-	if (!t->screens[t->cur]->has_search || !ui_prompt(t, "Search: ", l->search,
-	    sizeof l->search))
-		return TR_DRAW;
-	l->cur = l->top = 0;
-	return TR_DRAW | TR_FETCH;
-}
-
-static int
-k_domain(struct tui *t, int key)
-{
-	struct list *l = k_list(t);
-
-	(void)key;
-	if (!t->screens[t->cur]->has_domain || !ui_prompt(t, "Domain: ", l->domain,
+	if (!(search ? s->has_search : s->has_domain) || !ui_prompt(t, search ? "Search: " :
+	    "Domain: ", search ? l->search : l->domain, search ? sizeof l->search :
 	    sizeof l->domain))
 		return TR_DRAW;
 	l->cur = l->top = 0;
@@ -196,10 +186,10 @@ static const struct binding keys[] = {
 	{ 'h', W_MSG, NULL, NULL, queue_view_act }, { 'u', W_MSG, NULL, NULL, queue_view_act },
 	{ 'd', W_MSG, NULL, NULL, queue_view_act },
 	{ '/', W_QUEUE | W_LOG, "/", "search (Queue: ID, sender, recipient; Log: any text)",
-	  k_search },
+	  k_prompt },
 	{ 'f', W_QUEUE | W_BOUNCES, "f", "next filter (Queue: state; Bounces: class)",
 	  k_cycle_opt },
-	{ 'F', W_QUEUE | W_BOUNCES, "F", "filter by recipient domain", k_domain },
+	{ 'F', W_QUEUE | W_BOUNCES, "F", "filter by recipient domain", k_prompt },
 	{ 's', W_QUEUE, "s S", "next sort column, reverse the order", k_cycle_opt },
 	{ 'S', W_QUEUE, NULL, NULL, k_cycle_opt },
 	{ 'w', W_BOUNCES, "w", "next time window (all, 1h, 1d, 7d)", k_cycle_opt },
