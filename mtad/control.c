@@ -30,10 +30,13 @@
 #include "buf.h"
 #include "conf.h"
 #include "ctlproto.h"
+#include "dkimkey.h"
+#include "domain.h"
 #include "limits.h"
 #include "log.h"
 #include "queue.h"
 #include "scheduler.h"
+#include "signer.h"
 #include "str.h"
 #include "version.h"
 #include "writer.h"
@@ -231,7 +234,7 @@ ctl_queue_count(struct ctl_client *c, const struct ctl_request *r)
 }
 
 static void
-ctl_domain_json(void *ctx, const struct queue_domain_row *d)
+ctl_group_json(void *ctx, const struct queue_domain_row *d)
 {
 	json_array_append_new(ctx, json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
 	    "domain", ctl_str(d->domain), "queued", (json_int_t)d->count[0], "deferred",
@@ -246,7 +249,7 @@ ctl_queue_domains(struct ctl_client *c, const struct ctl_request *r)
 	json_t *list = json_array();
 	int limit = r->sel.limit < LIM_DOMAIN_ROWS ? r->sel.limit : LIM_DOMAIN_ROWS;
 
-	if (queue_domain_groups(ctl.q, r->by_sender, limit, ctl_domain_json, list) < 0) {
+	if (queue_domain_groups(ctl.q, r->by_sender, limit, ctl_group_json, list) < 0) {
 		json_decref(list);
 		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
 		return;
@@ -583,6 +586,226 @@ ctl_user(struct ctl_client *c, const struct ctl_request *r)
 	}
 }
 
+/* ---- sender domains and DKIM keys ---- */
+
+/* A pair of new keys (RSA as `selector`, Ed25519 as selector-ed25519)
+ * for the domain.*: their private PEMs are freed by ctl_keys_free. */
+struct ctl_keys {
+	const struct ctl_request *r;
+	struct domain_key k[2];
+	char *pem[2];
+	char pub[2][1024], sel[2][LIM_DKIM_SELECTOR + 16];
+	size_t n;
+	int rc;
+};
+
+static void
+ctl_keys_free(struct ctl_keys *ks)
+{
+	size_t i;
+
+	for (i = 0; i < 2; i++)
+		if (ks->pem[i] != NULL) {
+			explicit_bzero(ks->pem[i], strlen(ks->pem[i]));
+			free(ks->pem[i]);
+		}
+}
+
+static int
+ctl_keys_make(struct ctl_keys *ks, int active, char *err, size_t errsize)
+{
+	const struct ctl_request *r = ks->r;
+	time_t now = time(NULL);
+	struct tm tm;
+	char base[LIM_DKIM_SELECTOR + 1];
+	size_t i;
+
+	gmtime_r(&now, &tm);
+	if (r->selector[0])
+		(void)str_copy(base, sizeof base, r->selector);
+	else
+		(void)strftime(base, sizeof base, "mtad%Y%m%d", &tm);
+	ks->n = r->ed25519 ? 2 : 1;
+	for (i = 0; i < ks->n; i++) {
+		const char *algo = i == 0 ? "rsa-sha256" : "ed25519-sha256";
+
+		(void)str_fmt(ks->sel[i], sizeof ks->sel[i], "%s%s", base, i ? "-ed25519" : "");
+		if (dkimkey_generate(algo, (unsigned)r->rsa_bits, &ks->pem[i], ks->pub[i],
+		    sizeof ks->pub[i], err, errsize) < 0)
+			return -1;
+		ks->k[i] = (struct domain_key){ r->domain, ks->sel[i], algo, ks->pub[i],
+		    ks->pem[i], i ? 256 : r->rsa_bits, active, now };
+	}
+	return 0;
+}
+
+static int
+ctl_domain_job(struct queue *q, void *arg)
+{
+	struct ctl_keys *ks = arg;
+	const struct ctl_request *r = ks->r;
+	time_t now = time(NULL);
+
+	switch (r->cmd) {
+	case CTL_DOMAIN_ADD:
+	case CTL_DOMAIN_KEY:
+		ks->rc = domain_add(q, r->domain, r->cmd == CTL_DOMAIN_ADD, ks->k, ks->n, now);
+		break;
+	case CTL_DOMAIN_REMOVE:
+		ks->rc = domain_remove(q, r->domain);
+		break;
+	default:
+		ks->rc = domain_activate(q, r->domain, r->selector);
+	}
+	return ks->rc < 0 ? QUEUE_ERR : ks->rc > 0 ? QUEUE_DUP : QUEUE_OK;
+}
+
+static void
+ctl_key_json(void *ctx, const struct domain_key *k)
+{
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:i, s:b, s:o}", "selector",
+	    k->selector, "algorithm", k->algo, "bits", k->bits, "active", k->active,
+	    "created_at", ctl_time(k->created_at)));
+}
+
+/* {name, selector, algorithms, keys}: selector the active RSA one. */
+static json_t *
+ctl_domain_json(const char *name)
+{
+	json_t *keys = json_array(), *algos = json_array(), *k, *sel = json_null();
+	size_t i;
+
+	(void)domain_keys(ctl.q, name, 0, ctl_key_json, keys);
+	json_array_foreach(keys, i, k) {
+		if (!json_is_true(json_object_get(k, "active")))
+			continue;
+		json_array_append(algos, json_object_get(k, "algorithm"));
+		if (json_is_null(sel))
+			sel = json_incref(json_object_get(k, "selector"));
+	}
+	return json_pack("{s:s, s:o, s:o, s:o}", "name", name, "selector", sel,
+	    "algorithms", algos, "keys", keys);
+}
+
+static const char *
+ctl_domain_err(const struct ctl_request *r, char *msg, size_t size)
+{
+	if (r->cmd == CTL_DOMAIN_ADD)
+		(void)str_fmt(msg, size, "domain %s exists", r->domain);
+	else if (r->cmd == CTL_DOMAIN_KEY)
+		(void)str_fmt(msg, size, "no such domain, or the selector is taken: %s",
+		    r->domain);
+	else if (r->cmd == CTL_DOMAIN_ACTIVATE)
+		(void)str_fmt(msg, size, "no such selector for %s: %s", r->domain, r->selector);
+	else
+		(void)str_fmt(msg, size, "no such domain: %s", r->domain);
+	return r->cmd == CTL_DOMAIN_ADD ? "exists" : "not_found";
+}
+
+/* domain.add, .key, .remove, .activate: through the writer, then the
+ * signer learns the new keys. */
+static void
+ctl_domain_change(struct ctl_client *c, const struct ctl_request *r)
+{
+	struct ctl_keys ks = { .r = r };
+	struct writer_job job = { .fn = ctl_domain_job, .arg = &ks };
+	char err[512], msg[LIM_DOMAIN + 128];
+	int rc;
+
+	if ((r->cmd == CTL_DOMAIN_ADD || r->cmd == CTL_DOMAIN_KEY) &&
+	    ctl_keys_make(&ks, r->cmd == CTL_DOMAIN_ADD, err, sizeof err) < 0) {
+		ctl_keys_free(&ks);
+		ctl_reply_error(c, "failed", err);
+		return;
+	}
+	rc = writer_run(&job);
+	ctl_keys_free(&ks);
+	if (ks.rc > 0) {
+		const char *code = ctl_domain_err(r, msg, sizeof msg);
+
+		ctl_reply_error(c, code, msg);
+	} else if (rc != QUEUE_OK) {
+		ctl_reply_error(c, "failed", "the domains could not be changed");
+	} else if (signer_reload(ctl.q, err, sizeof err) < 0) {
+		ctl_reply_error(c, "failed", err);
+	} else {
+		log_msg(r->domain, r->cmd == CTL_DOMAIN_REMOVE ? "domain_removed" : "domain_keys",
+		    "%s %s", ctlproto_cmd_name(r->cmd), r->selector);
+		ctl_reply_ok(c, r->cmd == CTL_DOMAIN_REMOVE ? json_pack("{s:s}", "name", r->domain) :
+		    ctl_domain_json(r->domain));
+	}
+}
+
+static void
+ctl_dns_key(void *ctx, const struct domain_key *k)
+{
+	char name[LIM_DOMAIN + LIM_DKIM_SELECTOR + 32], txt[1200];
+
+	(void)str_fmt(name, sizeof name, "%s._domainkey.%s.", k->selector, k->domain);
+	(void)domain_dkim_txt(k, txt, sizeof txt);
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s}", "name", name, "type", "TXT",
+	    "value", txt, "note", k->active ? "DKIM key: signs now" :
+	    "DKIM key: publish it, then mtactl domain activate"));
+}
+
+/* domain.dns: the records to publish, [{name, type, value, note}]. */
+static void
+ctl_domain_dns(struct ctl_client *c, const struct ctl_request *r)
+{
+	struct conf *cf = conf_current();
+	json_t *list = json_array();
+	char name[LIM_DOMAIN + 16], value[LIM_DOMAIN * 2 + 64];
+	int rc = domain_exists(ctl.q, r->domain);
+
+	if (rc <= 0 || domain_keys(ctl.q, r->domain, 0, ctl_dns_key, list) < 0) {
+		(void)str_fmt(value, sizeof value, "no such domain: %s", r->domain);
+		ctl_reply_error(c, rc == 0 ? "not_found" : "failed", rc == 0 ? value :
+		    queue_errmsg(ctl.q));
+		json_decref(list);
+		conf_unref(cf);
+		return;
+	}
+	(void)str_fmt(name, sizeof name, "%s.", r->domain);
+	(void)str_fmt(value, sizeof value, "v=spf1 a:%s ~all", cf->hostname);
+	json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "name", name, "type",
+	    "TXT", "value", value, "note", "SPF: this host may send for the domain (add the "
+	    "others that do; -all once all are listed)"));
+	(void)str_fmt(name, sizeof name, "_dmarc.%s.", r->domain);
+	(void)str_fmt(value, sizeof value, "v=DMARC1; p=none; rua=mailto:postmaster@%s",
+	    r->domain);
+	json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "name", name, "type",
+	    "TXT", "value", value, "note", "DMARC: start with p=none and read the reports; then "
+	    "p=quarantine, then p=reject"));
+	(void)str_fmt(value, sizeof value, "%s.", cf->hostname);
+	json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "name",
+	    "(each address mtad sends from)", "type", "PTR", "value", value, "note",
+	    "PTR: the reverse DNS of each sending address must name this host, and the host "
+	    "must resolve back to that address"));
+	conf_unref(cf);
+	ctl_reply_ok(c, list);
+}
+
+static void
+ctl_domain_name(void *ctx, const char *name, time_t created)
+{
+	(void)created;
+	json_array_append_new(ctx, ctl_domain_json(name));
+}
+
+static void
+ctl_domain_list(struct ctl_client *c, const struct ctl_request *r)
+{
+	json_t *list = json_array();
+
+	(void)r;
+	if (domain_list(ctl.q, ctl_domain_name, list) < 0) {
+		json_decref(list);
+		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
+		return;
+	}
+	ctl_reply_ok(c, list);
+}
+
 /* ---- reload and monitor ---- */
 
 static time_t
@@ -667,6 +890,9 @@ static ctl_fn *const ctl_cmds[] = {
 	[CTL_USER_PASSWD] = ctl_user, [CTL_USER_REMOVE] = ctl_user,
 	[CTL_RELOAD] = ctl_reload, [CTL_MONITOR] = ctl_monitor,
 	[CTL_QUEUE_COUNT] = ctl_queue_count, [CTL_QUEUE_DOMAINS] = ctl_queue_domains,
+	[CTL_DOMAIN_ADD] = ctl_domain_change, [CTL_DOMAIN_LIST] = ctl_domain_list,
+	[CTL_DOMAIN_REMOVE] = ctl_domain_change, [CTL_DOMAIN_DNS] = ctl_domain_dns,
+	[CTL_DOMAIN_KEY] = ctl_domain_change, [CTL_DOMAIN_ACTIVATE] = ctl_domain_change,
 };
 
 /* ---- clients ---- */
@@ -937,7 +1163,8 @@ control_start(const char *state_dir, const char *db_path, time_t started,
 	ctl.started = started;
 	if (ctl_listen(state_dir, err, errsize) < 0 ||
 	    pipe2(ctl.wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    (ctl.q = queue_open(db_path, QUEUE_READER, err, errsize)) == NULL)
+	    (ctl.q = queue_open(db_path, QUEUE_READER, err, errsize)) == NULL ||
+	    signer_reload(ctl.q, err, errsize) < 0)
 		return -1;
 	log_set_tap(ctl_tap);
 	if (pthread_create(&ctl.thread, NULL, ctl_main, NULL) != 0) {

@@ -18,6 +18,9 @@ static const char *const ctl_names[] = {
 	[CTL_USER_PASSWD] = "user.passwd", [CTL_USER_REMOVE] = "user.remove",
 	[CTL_RELOAD] = "reload", [CTL_MONITOR] = "monitor",
 	[CTL_QUEUE_COUNT] = "queue.count", [CTL_QUEUE_DOMAINS] = "queue.domains",
+	[CTL_DOMAIN_ADD] = "domain.add", [CTL_DOMAIN_LIST] = "domain.list",
+	[CTL_DOMAIN_REMOVE] = "domain.remove", [CTL_DOMAIN_DNS] = "domain.dns",
+	[CTL_DOMAIN_KEY] = "domain.key", [CTL_DOMAIN_ACTIVATE] = "domain.activate",
 };
 #define CTL_NCMDS (sizeof ctl_names / sizeof ctl_names[0])
 
@@ -288,6 +291,36 @@ ctl_user(json_t *req, struct ctl_request *r)
 	    NULL;
 }
 
+/* domain.*: the domain, and the key members. */
+static const char *
+ctl_domain(json_t *req, struct ctl_request *r)
+{
+	json_t *ed = json_object_get(req, "ed25519");
+	long long bits = 2048;
+	size_t n;
+	int rc;
+
+	if (r->cmd == CTL_DOMAIN_LIST)
+		return NULL;
+	if (r->sel.domain == NULL)
+		return "domain: a domain name is needed";
+	if ((rc = ctl_string(req, "selector", r->selector, sizeof r->selector)) < 0 ||
+	    (n = strlen(r->selector), rc > 0 && (n == 0 || strspn(r->selector,
+	    "abcdefghijklmnopqrstuvwxyz0123456789-") != n || r->selector[0] == '-' ||
+	    r->selector[n - 1] == '-')))
+		return "selector: one DNS label (a-z, 0-9, '-'), at most 63";
+	if (r->cmd == CTL_DOMAIN_ACTIVATE && rc == 0)
+		return "selector: the selector to activate is needed";
+	if (ctl_int(req, "rsa_bits", 2048, 4096, &bits) < 0 ||
+	    (bits != 2048 && bits != 3072 && bits != 4096))
+		return "rsa_bits: 2048, 3072 or 4096";
+	r->rsa_bits = (int)bits;
+	if (ed != NULL && !json_is_boolean(ed))
+		return "ed25519: true or false";
+	r->ed25519 = ed == NULL || json_is_true(ed);
+	return NULL;
+}
+
 /* What the command needs beyond the common members. */
 static const char *
 ctl_needs(json_t *req, struct ctl_request *r)
@@ -304,6 +337,9 @@ ctl_needs(json_t *req, struct ctl_request *r)
 
 	case CTL_USER_ADD: case CTL_USER_PASSWD: case CTL_USER_REMOVE:
 		return ctl_user(req, r);
+	case CTL_DOMAIN_ADD: case CTL_DOMAIN_LIST: case CTL_DOMAIN_REMOVE: case CTL_DOMAIN_DNS:
+	case CTL_DOMAIN_KEY: case CTL_DOMAIN_ACTIVATE:
+		return ctl_domain(req, r);
 	default:
 		return NULL;
 	}

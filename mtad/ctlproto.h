@@ -30,6 +30,14 @@
  *   by          queue.domains: "recipient" (default) or "sender"
  *   step        stats: also a "series" of deliveries in buckets of step
  *               seconds since "since" (which it needs)
+ *   selector    domain.add, domain.key, domain.activate: a DKIM selector
+ *               (one label: letters, digits, '-'); the Ed25519 key of a
+ *               pair is "SELECTOR-ed25519"
+ *   rsa_bits    domain.add, domain.key: 2048 (default), 3072 or 4096
+ *   ed25519     domain.add, domain.key: false for an RSA key only
+ *
+ * domain.add, .remove, .dns, .key and .activate need "domain";
+ * domain.activate a "selector" too.
  *   all         true: everything (retry, hold, release, purge)
  *   name, hash, domains   user.add / user.passwd / user.remove: a user
  *               name, a crypt(3) hash made by the client, and null or a
@@ -52,6 +60,8 @@ enum ctl_cmd {
 	CTL_STATUS, CTL_QUEUE_LIST, CTL_QUEUE_SHOW, CTL_RETRY, CTL_HOLD, CTL_RELEASE,
 	CTL_PURGE, CTL_BOUNCES, CTL_STATS, CTL_USER_LIST, CTL_USER_ADD, CTL_USER_PASSWD,
 	CTL_USER_REMOVE, CTL_RELOAD, CTL_MONITOR, CTL_QUEUE_COUNT, CTL_QUEUE_DOMAINS,
+	CTL_DOMAIN_ADD, CTL_DOMAIN_LIST, CTL_DOMAIN_REMOVE, CTL_DOMAIN_DNS, CTL_DOMAIN_KEY,
+	CTL_DOMAIN_ACTIVATE,
 };
 
 struct ctl_request {
@@ -72,6 +82,9 @@ struct ctl_request {
 	char bclass[16];		/* bounces: a class, or "" */
 	int by_sender;			/* queue.domains */
 	int step;			/* stats: series bucket, 0: none */
+	char selector[LIM_DKIM_SELECTOR + 1];	/* domain.*: "" for the default */
+	int rsa_bits;			/* domain.add, domain.key: 2048 (default), 3072, 4096 */
+	int ed25519;			/* and an Ed25519 key (default true) */
 };
 
 /*

@@ -143,6 +143,11 @@
 /* A listing page, and the most a `show` returns of headers and body. */
 #define LIM_LIST_PAGE 10000
 #define LIM_SHOW_TEXT (16 * 1024)
+/* DKIM: a selector we make or take (one DNS label, RFC 1035 2.3.4), and
+ * the pairs of keys a sender domain may have (each `domain key` adds one). */
+#define LIM_DKIM_SELECTOR 63
+#define LIM_DKIM_KEYS 20
+
 /* Recipients named one by one in a request ("rcpt_ids": mtatui's tagged
  * rows; 1000 ids fit in a request line), rows a listing may skip
  * ("offset"), buckets of a stats series, domains in queue.domains. */

@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "ctlclient.h"
+#include "domain.h"
 #include "limits.h"
 #include "log.h"
 #include "sendmail.h"
@@ -742,6 +743,144 @@ mtactl_user_list(struct mtactl *m)
 	return EXIT_OK;
 }
 
+/* ---- sender domains ---- */
+
+/* One domain's keys: "  SELECTOR  ALGO BITS  signs|waiting  CREATED". */
+static void
+mtactl_domain_keys(json_t *d)
+{
+	json_t *k;
+	size_t i;
+
+	json_array_foreach(json_object_get(d, "keys"), i, k)
+		printf("  %-28s %-15s %4lld  %-8s %s\n",
+		    json_string_value(json_object_get(k, "selector")),
+		    json_string_value(json_object_get(k, "algorithm")),
+		    (long long)json_integer_value(json_object_get(k, "bits")),
+		    json_is_true(json_object_get(k, "active")) ? "signs" : "waiting",
+		    json_string_value(json_object_get(k, "created_at")));
+}
+
+static int
+mtactl_domain_print(struct mtactl *m, json_t *r, int list)
+{
+	char name[LIM_DOMAIN * 4 + 1];
+	json_t *d;
+	size_t i;
+
+	if (m->json)
+		return mtactl_json_out(r);
+	if (!list) {
+		json_t *one = json_array();
+
+		json_array_append(one, r);
+		json_decref(r);
+		r = one;
+	}
+	json_array_foreach(r, i, d) {
+		ctlclient_addr(json_string_value(json_object_get(d, "name")), name, sizeof name);
+		printf("%s\n", name);
+		mtactl_domain_keys(d);
+	}
+	if (list && json_array_size(r) == 0)
+		printf("no sender domains (mtactl domain add NAME)\n");
+	json_decref(r);
+	return EXIT_OK;
+}
+
+/* domain add|key|remove|activate|list: the request, and what to print. */
+static int
+mtactl_domain_cmd(struct mtactl *m, const char *cmd)
+{
+	json_t *req = json_pack("{s:s}", "cmd", cmd), *r;
+	const char *sel = mtactl_opt(m, "--selector"), *bits = mtactl_opt(m, "--rsa-bits");
+	int rc;
+
+	if (m->npos > 0)
+		json_object_set_new(req, "domain", json_string(m->pos[0]));
+	if (m->npos > 1)
+		sel = m->pos[1];
+	if (sel != NULL)
+		json_object_set_new(req, "selector", json_string(sel));
+	if (bits != NULL)
+		json_object_set_new(req, "rsa_bits", json_integer(atoi(bits)));
+	if (mtactl_opt(m, "--no-ed25519") != NULL)
+		json_object_set_new(req, "ed25519", json_false());
+	if ((r = mtactl_call(m, req, &rc)) == NULL)
+		return rc;
+	if (strcmp(cmd, "domain.remove") == 0) {
+		if (m->json)
+			return mtactl_json_out(r);
+		printf("removed %s and its keys (unpublish its DKIM records)\n", m->pos[0]);
+		json_decref(r);
+		return EXIT_OK;
+	}
+	return mtactl_domain_print(m, r, strcmp(cmd, "domain.list") == 0);
+}
+
+static int
+mtactl_domain_add(struct mtactl *m)
+{
+	return mtactl_domain_cmd(m, "domain.add");
+}
+
+static int
+mtactl_domain_key(struct mtactl *m)
+{
+	return mtactl_domain_cmd(m, "domain.key");
+}
+
+static int
+mtactl_domain_activate(struct mtactl *m)
+{
+	return mtactl_domain_cmd(m, "domain.activate");
+}
+
+static int
+mtactl_domain_remove(struct mtactl *m)
+{
+	return mtactl_domain_cmd(m, "domain.remove");
+}
+
+static int
+mtactl_domain_list(struct mtactl *m)
+{
+	return mtactl_domain_cmd(m, "domain.list");
+}
+
+/* domain dns: zone-file lines, TXT values in strings of <= 255 bytes. */
+static int
+mtactl_domain_dns(struct mtactl *m)
+{
+	json_t *r, *rec;
+	struct buf txt;
+	size_t i;
+	int rc;
+
+	if ((r = mtactl_call(m, json_pack("{s:s, s:s}", "cmd", "domain.dns", "domain",
+	    m->pos[0]), &rc)) == NULL)
+		return rc;
+	if (m->json)
+		return mtactl_json_out(r);
+	buf_init(&txt, 64 * 1024);
+	json_array_foreach(r, i, rec) {
+		const char *type = json_string_value(json_object_get(rec, "type"));
+
+		printf("; %s\n", json_string_value(json_object_get(rec, "note")));
+		buf_reset(&txt, 0);
+		if (strcmp(type, "TXT") == 0 &&
+		    domain_txt_strings(json_string_value(json_object_get(rec, "value")), &txt) == 0)
+			printf("%s IN TXT ( %s )\n", json_string_value(json_object_get(rec, "name")),
+			    txt.data);
+		else
+			printf("; %s IN %s %s\n", json_string_value(json_object_get(rec, "name")), type,
+			    json_string_value(json_object_get(rec, "value")));
+	}
+	buf_free(&txt);
+	json_decref(r);
+	return EXIT_OK;
+}
+
 static int
 mtactl_reload(struct mtactl *m)
 {
@@ -827,6 +966,16 @@ static const struct mtactl_cmd mtactl_cmds[] = {
 	{ "user passwd", "NAME", "", "change a user's password", 1, 1, mtactl_user_passwd },
 	{ "user remove", "NAME", "", "remove a user", 1, 1, mtactl_user_remove },
 	{ "user list", "", "", "users and their sender domains", 0, 0, mtactl_user_list },
+	{ "domain add", "NAME", "--selector S --rsa-bits N --no-ed25519",
+	    "a sender domain and its DKIM keys", 1, 1, mtactl_domain_add },
+	{ "domain list", "", "", "sender domains and their keys", 0, 0, mtactl_domain_list },
+	{ "domain dns", "NAME", "", "the DNS records to publish", 1, 1, mtactl_domain_dns },
+	{ "domain key", "NAME", "--selector S --rsa-bits N --no-ed25519",
+	    "new keys, waiting (rotation)", 1, 1, mtactl_domain_key },
+	{ "domain activate", "NAME SELECTOR", "", "sign with these keys from now", 2, 2,
+	    mtactl_domain_activate },
+	{ "domain remove", "NAME", "", "stop signing, forget the keys", 1, 1,
+	    mtactl_domain_remove },
 	{ "reload", "", "", "reload the configuration", 0, 0, mtactl_reload },
 	{ "monitor", "", "", "follow events live", 0, 0, mtactl_monitor },
 	{ "send", "[RCPT...]", "-t -f A -F N -i", "sendmail for local programs", 0, 0,

@@ -296,6 +296,12 @@ queue_rollback_savepoint(struct queue *q)
 	(void)queue_exec_stmt(q, Q_RELEASE);
 }
 
+struct sqlite3 *
+queue_sqlite(struct queue *q)
+{
+	return q->db;
+}
+
 const char *
 queue_errmsg(struct queue *q)
 {

@@ -275,6 +275,11 @@ int queue_stats(struct queue *q, time_t since,
  * counts[i] for [since + i*step, since + (i+1)*step), n buckets. */
 int queue_series(struct queue *q, time_t since, int step, long long *counts, size_t n);
 
+/* This connection's database, for the modules that keep their own tables
+ * in it (domain.c). */
+struct sqlite3;
+struct sqlite3 *queue_sqlite(struct queue *q);
+
 /* The last SQLite error text of this connection. */
 const char *queue_errmsg(struct queue *q);
 

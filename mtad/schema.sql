@@ -95,3 +95,23 @@ CREATE TABLE users (
 -- mtactl queue --sender, and per-message history for mtactl show.
 CREATE INDEX messages_sender ON messages (sender);
 CREATE INDEX messages_received ON messages (received_at);
+
+-- migration 5
+-- Sender domains and their DKIM keys (mtactl domain ...): mail whose From:
+-- domain is here is signed at intake with every active key of it.
+CREATE TABLE domains (
+    name       TEXT PRIMARY KEY,           -- A-labels, lower case
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE dkim_keys (
+    id          INTEGER PRIMARY KEY,
+    domain      TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+    selector    TEXT NOT NULL,
+    algorithm   TEXT NOT NULL CHECK (algorithm IN ('rsa-sha256', 'ed25519-sha256')),
+    bits        INTEGER NOT NULL,
+    private_key TEXT NOT NULL,             -- PKCS#8 PEM: never printed or sent
+    public_key  TEXT NOT NULL,             -- base64, the p= of its TXT record
+    active      INTEGER NOT NULL DEFAULT 1,-- 1: signs; 0: published, waiting
+    created_at  INTEGER NOT NULL,
+    UNIQUE (domain, selector)
+);

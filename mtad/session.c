@@ -28,6 +28,7 @@
 #include "smtp_server.h"
 #include "str.h"
 #include "tls.h"
+#include "signer.h"
 #include "writer.h"
 #include "xalloc.h"
 
@@ -225,6 +226,9 @@ session_store(struct session *ss, struct smtp_server *srv)
 {
 	static const char *body_type[] = { "", "7BIT", "8BITMIME" };
 	static const char *ret[] = { "", "FULL", "HDRS" };
+	char from_domain[LIM_DOMAIN + 1];
+	int dkim = signer_sign(smtp_server_msg(srv), time(NULL), from_domain,
+	    sizeof from_domain);
 	const struct smtp_txn *t = smtp_server_txn(srv);
 	struct queue_rcpt *rcpts = xcalloc(t->nrcpts, sizeof *rcpts);
 	struct queue_msg m = {
@@ -254,6 +258,7 @@ session_store(struct session *ss, struct smtp_server *srv)
 	log_num(&l, "nrcpt", (long long)t->nrcpts);
 	log_num(&l, "size", (long long)t->msg.len);
 	log_str(&l, "client", ss->peer);
+	log_str(&l, "dkim", dkim > 0 ? from_domain : dkim < 0 ? "failed" : "none");
 	if (m.auth_user)
 		log_str(&l, "user", m.auth_user);
 	else if (ss->kind == LISTEN_LOCAL)

@@ -1249,6 +1249,12 @@ smtp_server_txn(const struct smtp_server *s)
 	return s->state == SMTP_S_STORE ? &s->txn : NULL;
 }
 
+struct buf *
+smtp_server_msg(struct smtp_server *s)
+{
+	return s->state == SMTP_S_STORE ? &s->txn.msg : NULL;
+}
+
 void
 smtp_server_stored(struct smtp_server *s, int ok)
 {

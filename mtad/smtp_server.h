@@ -130,6 +130,9 @@ enum smtp_action smtp_server_input(struct smtp_server *s, const char *data,
 
 /* The transaction waiting in SMTP_S_STORE (NULL in other states). */
 const struct smtp_txn *smtp_server_txn(const struct smtp_server *s);
+/* The stored message itself, for the driver to sign before storing it
+ * (signer.h); NULL outside SMTP_ACT_STORE. */
+struct buf *smtp_server_msg(struct smtp_server *s);
 /* The store finished: ok -> "250 2.0.0 Ok: queued as ID", else 451. */
 void smtp_server_stored(struct smtp_server *s, int ok);
 

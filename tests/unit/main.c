@@ -13,6 +13,7 @@ extern const struct test auth_tests[];
 extern const struct test buf_tests[];
 extern const struct test conf_tests[];
 extern const struct test ctlproto_tests[];
+extern const struct test dkim_tests[];
 extern const struct test dsn_tests[];
 extern const struct test dns_tests[];
 extern const struct test policy_tests[];
@@ -33,6 +34,7 @@ static const struct {
 	{ "buf", buf_tests },
 	{ "conf", conf_tests },
 	{ "ctlproto", ctlproto_tests },
+	{ "dkim", dkim_tests },
 	{ "dsn", dsn_tests },
 	{ "dns", dns_tests },
 	{ "policy", policy_tests },
