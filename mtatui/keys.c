@@ -160,7 +160,8 @@ static const struct binding keys[] = {
 	{ 12, W_ALL, "^L", "redraw the screen", k_redraw },
 	{ KEY_UP, W_LISTS | W_VIEW, "Up Down j k", "move", k_nav },
 	{ KEY_DOWN, W_LISTS | W_VIEW, NULL, NULL, k_nav },
-	{ 'k', W_LISTS | W_VIEW, NULL, NULL, k_nav }, { 'j', W_LISTS | W_VIEW, NULL, NULL, k_nav },
+	{ 'k', (W_LISTS & ~W_DOMAINS) | W_VIEW, NULL, NULL, k_nav },
+	{ 'j', W_LISTS | W_VIEW, NULL, NULL, k_nav },
 	{ KEY_PPAGE, W_LISTS | W_VIEW, "PgUp PgDn", "a page up, down", k_nav },
 	{ KEY_NPAGE, W_LISTS | W_VIEW, NULL, NULL, k_nav },
 	{ KEY_HOME, W_LISTS | W_VIEW, "Home End g G", "first, last", k_nav },
@@ -195,6 +196,11 @@ static const struct binding keys[] = {
 	{ 'w', W_BOUNCES, "w", "next time window (all, 1h, 1d, 7d)", k_cycle_opt },
 	{ 'c', W_QUEUE | W_BOUNCES | W_LOG, "c", "clear search, filters and sort", k_clear },
 	{ 'p', W_LOG, "p", "pause or follow", log_pause },
+	{ 'a', W_DOMAINS, "a", "add a sender domain, with its DKIM keys", domains_act },
+	{ 'k', W_DOMAINS, "k", "new DKIM keys for the domain (they wait; asks first)",
+	  domains_act },
+	{ 'd', W_DOMAINS, "d", "remove the sender domain and its keys (asks first)",
+	  domains_act },
 };
 
 int

@@ -1,41 +1,107 @@
 /*
- * screen_domains.c -- the Domains screen.  Until sender domains with DKIM
- * keys exist in mtad, it lists the sender domains of the mail in the
- * queue, says that DKIM is not configured, and Enter shows that domain's
- * mail on the Queue screen.
+ * screen_domains.c -- the Domains screen: the sender domains mtad signs
+ * for (their DKIM selector and key types), then the sender domains of
+ * queued mail that have no keys ("not configured").  Enter on a sender
+ * domain shows the DNS records to publish, ready to copy; on another, its
+ * mail on the Queue screen.  a adds a domain (with its keys), k makes new
+ * keys (rotation: they wait until activated with mtactl), d removes one.
  */
 #define _XOPEN_SOURCE_EXTENDED 1
 #include "screen.h"
 
 #include <curses.h>
+#include <string.h>
 
 #include "str.h"
 #include "ui.h"
+#include "view.h"
 
 static const struct column domain_cols[] = {
 	{ "DOMAIN", 16, 3, 0 }, { "MESSAGES", 8, 0, 1 }, { "QUEUED", 7, 0, 1 },
 	{ "DEFERRED", 8, 0, 1 }, { "HELD", 6, 0, 1 }, { "OLDEST", 6, 0, 0 },
-	{ "DKIM", 14, 1, 0 },
+	{ "DKIM", 14, 2, 0 },
 };
+
+static int signing;			/* sender domains with keys exist */
 
 static int
 domains_head(struct tui *t, struct screen *s, int y, int width)
 {
 	(void)s;
-	ui_put(t, y, 0, width,
+	ui_put(t, y, 0, width, signing ?
+	    "Sender domains. Enter: the DNS records to publish; a add, k new keys, d remove." :
 	    "DKIM signing is not configured yet: these are the sender domains of queued mail.",
 	    ui_attr(t, C_DIM));
 	return 1;
 }
 
+/* The row of domain d in rows, or NULL. */
+static json_t *
+domains_find(json_t *rows, const char *d)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(rows, i, r)
+		if (strcmp(json_string_value(json_object_get(r, "domain")) ?
+		    json_string_value(json_object_get(r, "domain")) : "", d) == 0)
+			return r;
+	return NULL;
+}
+
+/* "rsa+ed25519 SEL" for a domain of domain.list. */
+static json_t *
+domains_dkim(json_t *d)
+{
+	json_t *a;
+	size_t i;
+	char text[256] = "";
+	int o = 0;
+
+	json_array_foreach(json_object_get(d, "algorithms"), i, a) {
+		const char *s = json_string_value(a);
+
+		if (o < (int)sizeof text && str_fmt(text + o, sizeof text - (size_t)o, "%s%.*s",
+		    o ? "+" : "", s ? (int)strcspn(s, "-") : 0, s ? s : "") == 0)
+			o = (int)strlen(text);
+	}
+	if (o == 0)
+		return json_string("no active key");
+	(void)str_fmt(text + o, sizeof text - (size_t)o, " %s",
+	    json_string_value(json_object_get(d, "selector")) ?
+	    json_string_value(json_object_get(d, "selector")) : "");
+	return json_string(text);
+}
+
 static int
 domains_fetch(struct tui *t, struct screen *s)
 {
-	json_t *rows = tui_call(t, json_pack("{s:s, s:s, s:i}", "cmd", "queue.domains", "by",
-	    "sender", "limit", LIM_DOMAIN_ROWS));
+	json_t *mine = tui_call(t, json_pack("{s:s}", "cmd", "domain.list")), *rows, *d, *q;
+	size_t i;
 
-	if (rows == NULL)
+	if (mine == NULL)
 		return -1;
+	rows = json_array();
+	json_array_foreach(mine, i, d)
+		json_array_append_new(rows, json_pack("{s:O, s:o}", "domain",
+		    json_object_get(d, "name"), "dkim", domains_dkim(d)));
+	signing = json_array_size(mine) > 0;
+	json_decref(mine);
+	if ((q = tui_call(t, json_pack("{s:s, s:s, s:i}", "cmd", "queue.domains", "by",
+	    "sender", "limit", LIM_DOMAIN_ROWS))) == NULL) {
+		json_decref(rows);
+		return -1;
+	}
+	json_array_foreach(q, i, d) {
+		json_t *r = domains_find(rows, json_string_value(json_object_get(d, "domain")) ?
+		    json_string_value(json_object_get(d, "domain")) : "");
+
+		if (r != NULL)
+			json_object_update_missing(r, d);
+		else
+			json_array_append(rows, d);
+	}
+	json_decref(q);
 	list_set(&s->list, rows, 0, (long long)json_array_size(rows));
 	json_decref(rows);
 	return 0;
@@ -47,6 +113,7 @@ domains_cells(struct tui *t, json_t *row, char cells[][LIST_CELL], int *color)
 	const char *d = json_string_value(json_object_get(row, "domain"));
 	time_t oldest = ctlclient_when(json_object_get(row, "oldest"));
 	static const char *const counts[] = { "messages", "queued", "deferred", "held" };
+	json_t *dkim = json_object_get(row, "dkim");
 	size_t i;
 
 	if (d == NULL || *d == '\0')
@@ -58,8 +125,52 @@ domains_cells(struct tui *t, json_t *row, char cells[][LIST_CELL], int *color)
 		    (long long)json_integer_value(json_object_get(row, counts[i])));
 	if (oldest)
 		ctlclient_dur(t->now - oldest, cells[5], LIST_CELL);
-	list_cell(cells[6], "not configured");
-	*color = C_NONE;
+	list_cell(cells[6], dkim ? json_string_value(dkim) : "not configured");
+	*color = dkim ? C_OK : C_NONE;
+}
+
+/* The records to publish for a sender domain, as zone-file lines; a long
+ * TXT value as several strings of DOMAINS_CHUNK bytes (a DNS TXT record
+ * is their concatenation; each must stay under 255). */
+#define DOMAINS_CHUNK 64
+
+static int
+domains_records(struct tui *t, const char *d)
+{
+	json_t *recs = tui_call(t, json_pack("{s:s, s:s}", "cmd", "domain.dns", "domain", d)), *r;
+	char title[LIM_DOMAIN * 4 + 64], shown[LIM_DOMAIN * 4 + 1];
+	struct view *v;
+	size_t i;
+
+	if (recs == NULL)
+		return TR_DRAW;
+	ctlclient_addr(d, shown, sizeof shown);
+	(void)str_fmt(title, sizeof title, "DNS records for %s", shown);
+	v = view_new(VIEW_TEXT, title);
+	json_array_foreach(recs, i, r) {
+		const char *type = json_string_value(json_object_get(r, "type")),
+		    *name = json_string_value(json_object_get(r, "name")),
+		    *value = json_string_value(json_object_get(r, "value"));
+		size_t n = value ? strlen(value) : 0, k;
+
+		view_add(v, "; %s", json_string_value(json_object_get(r, "note")));
+		if (strcmp(type, "TXT") != 0)
+			view_add(v, "; %s IN %s %s", name, type, value);
+		else if (n <= DOMAINS_CHUNK)
+			view_add(v, "%s IN TXT \"%s\"", name, value);
+		else {		/* strings a terminal shows whole: copied as they are */
+			view_add(v, "%s IN TXT (", name);
+			for (k = 0; k < n; k += DOMAINS_CHUNK)
+				view_add(v, "  \"%.*s\"", (int)(n - k < DOMAINS_CHUNK ? n - k :
+				    DOMAINS_CHUNK), value + k);
+			view_add(v, "  )");
+		}
+		view_add(v, "%s", "");
+	}
+	json_decref(recs);
+	view_free(t->view);
+	t->view = v;
+	return TR_DRAW;
 }
 
 static int
@@ -73,11 +184,43 @@ domains_open(struct tui *t, struct screen *s, json_t *row)
 		tui_msg(t, "the null sender: its mail is in the Queue as <>");
 		return TR_DRAW;
 	}
+	if (json_object_get(row, "dkim") != NULL)
+		return domains_records(t, d);
 	q->filter = 0;
 	q->domain[0] = '\0';
 	(void)str_fmt(q->search, sizeof q->search, "@%s", d);
 	q->cur = q->top = 0;
 	return tui_switch(t, SCREEN_QUEUE);
+}
+
+/* a, k, d: add a sender domain, new keys for one, remove one. */
+int
+domains_act(struct tui *t, int key)
+{
+	json_t *row = list_cur(&screen_domains.list), *res;
+	char name[LIM_DOMAIN + 1] = "", q[LIM_DOMAIN * 4 + 128];
+	const char *d = row ? json_string_value(json_object_get(row, "domain")) : NULL;
+
+	if (key == 'a') {
+		if (!ui_prompt(t, "Add sender domain: ", name, sizeof name) || name[0] == '\0')
+			return TR_DRAW;
+		d = name;
+	} else if (d == NULL || *d == '\0' || json_object_get(row, "dkim") == NULL) {
+		tui_msg(t, "not a sender domain: add it with a");
+		return TR_DRAW;
+	}
+	(void)str_fmt(q, sizeof q, key == 'd' ? "Remove %s and its DKIM keys? Its mail goes "
+	    "unsigned." : "New DKIM keys for %s? They wait until activated.", d);
+	if (key != 'a' && !ui_confirm(t, q))
+		return TR_DRAW;
+	if ((res = tui_call(t, json_pack("{s:s, s:s}", "cmd", key == 'a' ? "domain.add" :
+	    key == 'k' ? "domain.key" : "domain.remove", "domain", d))) == NULL)
+		return TR_DRAW | TR_FETCH;
+	tui_msg(t, key == 'a' ? "%s added: Enter shows its DNS records" : key == 'k' ?
+	    "new keys for %s: publish them (Enter), then mtactl domain activate" :
+	    "%s removed", json_string_value(json_object_get(res, "name")));
+	json_decref(res);
+	return TR_DRAW | TR_FETCH;
 }
 
 struct screen screen_domains = {
