@@ -18,7 +18,7 @@ _mtactl()
 	case $cmd in
 	"") COMPREPLY=($(compgen -W "-f --json status queue show retry hold release purge bounces stats user domain reload monitor send help completion" -- "$cur")) ;;
 	user) COMPREPLY=($(compgen -W "add passwd remove list" -- "$cur")) ;;
-	domain) COMPREPLY=($(compgen -W "add list dns key activate remove" -- "$cur")) ;;
+	domain) COMPREPLY=($(compgen -W "add list dns check key activate remove" -- "$cur")) ;;
 	"queue"*) COMPREPLY=($(compgen -W "--state --domain --sender --limit" -- "$cur")) ;;
 	"retry"*) COMPREPLY=($(compgen -W "--domain --all" -- "$cur")) ;;
 	"hold"*) COMPREPLY=($(compgen -W "--domain" -- "$cur")) ;;

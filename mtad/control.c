@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,6 +29,7 @@
 
 #include "addr.h"
 #include "buf.h"
+#include "check.h"
 #include "conf.h"
 #include "ctlproto.h"
 #include "dkimkey.h"
@@ -785,6 +787,66 @@ ctl_domain_dns(struct ctl_client *c, const struct ctl_request *r)
 	ctl_reply_ok(c, list);
 }
 
+struct ctl_check {
+	struct domain_key *keys;
+	size_t n, cap;
+};
+
+static void
+ctl_check_key(void *ctx, const struct domain_key *k)
+{
+	struct ctl_check *cc = ctx;
+	struct domain_key *c;
+
+	cc->keys = xgrow(cc->keys, &cc->cap, cc->n + 1, sizeof *cc->keys);
+	c = &cc->keys[cc->n++];
+	*c = *k;
+	c->domain = xstrdup(k->domain);
+	c->selector = xstrdup(k->selector);
+	c->algo = xstrdup(k->algo);
+	c->public_key = xstrdup(k->public_key);
+}
+
+static void
+ctl_check_item(void *ctx, const char *item, enum check_verdict v, const char *why)
+{
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:o}", "item", item, "verdict",
+	    check_verdict_name(v), "why", ctlproto_strn(why, strlen(why))));
+}
+
+/* domain.check: the DNS and TLS checklist (blocks this thread while the
+ * lookups run: seconds at worst). */
+static void
+ctl_domain_check(struct ctl_client *c, const struct ctl_request *r)
+{
+	struct ctl_check cc = { NULL, 0, 0 };
+	struct conf *cf = conf_current();
+	json_t *items = json_array(), *it;
+	size_t i;
+	int ok = 1, rc = domain_exists(ctl.q, r->domain);
+
+	if (rc <= 0 || domain_keys(ctl.q, r->domain, 0, ctl_check_key, &cc) < 0) {
+		ctl_reply_error(c, rc == 0 ? "not_found" : "failed", rc == 0 ? "no such domain" :
+		    queue_errmsg(ctl.q));
+	} else {
+		check_domain(r->domain, cf->hostname, cf->tls_cert.path, cc.keys, cc.n,
+		    ctl_check_item, items);
+		json_array_foreach(items, i, it)
+			ok &= strcmp(json_string_value(json_object_get(it, "verdict")), "ok") == 0;
+		ctl_reply_ok(c, json_pack("{s:s, s:b, s:O}", "name", r->domain, "ok", ok, "items",
+		    items));
+	}
+	for (i = 0; i < cc.n; i++) {
+		free((char *)(uintptr_t)cc.keys[i].domain);
+		free((char *)(uintptr_t)cc.keys[i].selector);
+		free((char *)(uintptr_t)cc.keys[i].algo);
+		free((char *)(uintptr_t)cc.keys[i].public_key);
+	}
+	free(cc.keys);
+	json_decref(items);
+	conf_unref(cf);
+}
+
 static void
 ctl_domain_name(void *ctx, const char *name, time_t created)
 {
@@ -893,6 +955,7 @@ static ctl_fn *const ctl_cmds[] = {
 	[CTL_DOMAIN_ADD] = ctl_domain_change, [CTL_DOMAIN_LIST] = ctl_domain_list,
 	[CTL_DOMAIN_REMOVE] = ctl_domain_change, [CTL_DOMAIN_DNS] = ctl_domain_dns,
 	[CTL_DOMAIN_KEY] = ctl_domain_change, [CTL_DOMAIN_ACTIVATE] = ctl_domain_change,
+	[CTL_DOMAIN_CHECK] = ctl_domain_check,
 };
 
 /* ---- clients ---- */

@@ -21,6 +21,7 @@ static const char *const ctl_names[] = {
 	[CTL_DOMAIN_ADD] = "domain.add", [CTL_DOMAIN_LIST] = "domain.list",
 	[CTL_DOMAIN_REMOVE] = "domain.remove", [CTL_DOMAIN_DNS] = "domain.dns",
 	[CTL_DOMAIN_KEY] = "domain.key", [CTL_DOMAIN_ACTIVATE] = "domain.activate",
+	[CTL_DOMAIN_CHECK] = "domain.check",
 };
 #define CTL_NCMDS (sizeof ctl_names / sizeof ctl_names[0])
 
@@ -338,7 +339,7 @@ ctl_needs(json_t *req, struct ctl_request *r)
 	case CTL_USER_ADD: case CTL_USER_PASSWD: case CTL_USER_REMOVE:
 		return ctl_user(req, r);
 	case CTL_DOMAIN_ADD: case CTL_DOMAIN_LIST: case CTL_DOMAIN_REMOVE: case CTL_DOMAIN_DNS:
-	case CTL_DOMAIN_KEY: case CTL_DOMAIN_ACTIVATE:
+	case CTL_DOMAIN_KEY: case CTL_DOMAIN_ACTIVATE: case CTL_DOMAIN_CHECK:
 		return ctl_domain(req, r);
 	default:
 		return NULL;

@@ -26,7 +26,9 @@
 #include "xalloc.h"
 
 #define DNS_T_A		1
+#define DNS_T_PTR	12
 #define DNS_T_MX	15
+#define DNS_T_TXT	16
 #define DNS_T_AAAA	28
 #define DNS_C_IN	1
 /* Wire form of a name: at most 255 octets, labels of at most 63. */
@@ -568,4 +570,115 @@ dns_route_mx(const char *domain, unsigned port, struct dns_targets *out, char *w
 	}
 	free(mx);
 	return st;
+}
+
+/* ---- lookups for domain check ---- */
+
+enum dns_status
+dns_txt(const char *name, char (*out)[LIM_DNS_TXT + 1], size_t *n, char *why,
+    size_t whysize)
+{
+	char q[LIM_DOMAIN + 1];
+	struct ub_result *r;
+	enum dns_status st;
+	size_t i;
+
+	*n = 0;
+	if (dns_name(name, q, sizeof q) != 0) {
+		dns_why(why, whysize, "\"%.64s\": not a valid domain name", name);
+		return DNS_NXDOMAIN;
+	}
+	if ((st = dns_query(q, DNS_T_TXT, "TXT", &r, why, whysize)) != DNS_OK)
+		return st;
+	for (i = 0; r->data[i] != NULL && *n < LIM_DNS_RECORDS; i++) {
+		const unsigned char *d = (const unsigned char *)r->data[i];
+		size_t len = (size_t)r->len[i], p = 0, o = 0;
+
+		while (p < len) {	/* <length><octets>, joined */
+			size_t l = d[p++];
+
+			if (l > len - p)
+				l = len - p;
+			if (o + l > LIM_DNS_TXT)
+				l = LIM_DNS_TXT - o;
+			memcpy(out[*n] + o, d + p, l);
+			o += l;
+			p += l;
+		}
+		out[(*n)++][o] = '\0';
+	}
+	ub_resolve_free(r);
+	return DNS_OK;
+}
+
+enum dns_status
+dns_mx(const char *domain, struct dns_mx *out, size_t *n, char *why, size_t whysize)
+{
+	char q[LIM_DOMAIN + 1];
+	struct ub_result *r;
+	enum dns_status st;
+	size_t i;
+
+	*n = 0;
+	if (dns_name(domain, q, sizeof q) != 0) {
+		dns_why(why, whysize, "\"%.64s\": not a valid domain name", domain);
+		return DNS_NXDOMAIN;
+	}
+	if ((st = dns_query(q, DNS_T_MX, "MX", &r, why, whysize)) != DNS_OK)
+		return st;
+	for (i = 0; r->data[i] != NULL && *n < LIM_DNS_RECORDS; i++)
+		if (dns_mx_parse((const unsigned char *)r->data[i], (size_t)r->len[i],
+		    &out[*n]) == 0)
+			(*n)++;
+	ub_resolve_free(r);
+	return DNS_OK;
+}
+
+/* "4.3.2.1.in-addr.arpa", or the nibbles of ip6.arpa. */
+static void
+dns_reverse_name(int family, const unsigned char *a, char *out, size_t size)
+{
+	size_t o = 0;
+	int i;
+
+	out[0] = '\0';
+	if (family == AF_INET) {
+		(void)str_fmt(out, size, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1], a[0]);
+		return;
+	}
+	for (i = 15; i >= 0 && o + 4 < size; i--) {
+		(void)str_fmt(out + o, size - o, "%x.%x.", a[i] & 0xf, a[i] >> 4);
+		o += 4;
+	}
+	(void)str_fmt(out + o, size - o, "ip6.arpa");
+}
+
+enum dns_status
+dns_ptr(int family, const unsigned char *addr, char (*out)[LIM_DOMAIN + 1], size_t *n,
+    char *why, size_t whysize)
+{
+	char q[128];
+	unsigned char rd[DNS_WIRE_NAME + 3];
+	struct ub_result *r;
+	struct dns_mx name;
+	enum dns_status st;
+	size_t i;
+
+	*n = 0;
+	dns_reverse_name(family, addr, q, sizeof q);
+	if ((st = dns_query(q, DNS_T_PTR, "PTR", &r, why, whysize)) != DNS_OK)
+		return st;
+	for (i = 0; r->data[i] != NULL && *n < LIM_DNS_RECORDS; i++) {
+		size_t len = (size_t)r->len[i];
+
+		if (len > DNS_WIRE_NAME)	/* a name, parsed as an MX without its preference */
+			continue;
+		rd[0] = rd[1] = 0;
+		memcpy(rd + 2, r->data[i], len);
+		if (dns_mx_parse(rd, len + 2, &name) == 0 &&
+		    str_copy(out[*n], LIM_DOMAIN + 1, name.host) == 0)
+			(*n)++;
+	}
+	ub_resolve_free(r);
+	return DNS_OK;
 }

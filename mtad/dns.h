@@ -63,6 +63,21 @@ enum dns_status dns_route_mx(const char *domain, unsigned port,
 enum dns_status dns_route_host(const char *host, unsigned port,
     struct dns_targets *out, char *why, size_t whysize);
 
+/* ---- lookups for `domain check` ---- */
+
+struct dns_mx;
+
+/* The TXT records of `name`, each record's strings joined (cut at
+ * LIM_DNS_TXT), at most LIM_DNS_RECORDS; *n of them. */
+enum dns_status dns_txt(const char *name, char (*out)[LIM_DNS_TXT + 1], size_t *n,
+    char *why, size_t whysize);
+/* The MX records of `domain` (not resolved), at most LIM_DNS_RECORDS. */
+enum dns_status dns_mx(const char *domain, struct dns_mx *out, size_t *n, char *why,
+    size_t whysize);
+/* The names of an address (AF_INET 4 bytes, AF_INET6 16): PTR records. */
+enum dns_status dns_ptr(int family, const unsigned char *addr,
+    char (*out)[LIM_DOMAIN + 1], size_t *n, char *why, size_t whysize);
+
 /* ---- pure helpers, exposed for unit tests ---- */
 
 struct dns_mx {

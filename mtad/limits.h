@@ -105,6 +105,12 @@
  * (Postfix's smtp_mx_address_limit is 5 in all). */
 #define LIM_DNS_TARGETS 20
 #define LIM_DNS_ADDRS_PER_HOST 4
+/* domain check: a TXT record's text (its strings joined), TXT records of
+ * one name, MX hosts and PTR names looked at, and SPF's DNS lookups
+ * (RFC 7208 4.6.4: at most 10). */
+#define LIM_DNS_TXT 4096
+#define LIM_DNS_RECORDS 16
+#define LIM_SPF_LOOKUPS 10
 /* A DSN returns the whole original (RET=FULL) only up to this size;
  * beyond, its headers (Postfix: bounce_size_limit). */
 #define LIM_DSN_FULL_BODY 50000

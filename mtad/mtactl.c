@@ -848,6 +848,31 @@ mtactl_domain_list(struct mtactl *m)
 	return mtactl_domain_cmd(m, "domain.list");
 }
 
+/* domain check: ITEM VERDICT WHY; exit 1 unless every item is ok. */
+static int
+mtactl_domain_check(struct mtactl *m)
+{
+	json_t *r, *it;
+	size_t i;
+	int rc, ok;
+
+	if ((r = mtactl_call(m, json_pack("{s:s, s:s}", "cmd", "domain.check", "domain",
+	    m->pos[0]), &rc)) == NULL)
+		return rc;
+	ok = json_is_true(json_object_get(r, "ok"));
+	if (m->json) {
+		(void)mtactl_json_out(r);
+		return ok ? EXIT_OK : EXIT_ERR;
+	}
+	printf("%-28s %-8s %s\n", "ITEM", "VERDICT", "WHY");
+	json_array_foreach(json_object_get(r, "items"), i, it)
+		printf("%-28s %-8s %s\n", json_string_value(json_object_get(it, "item")),
+		    json_string_value(json_object_get(it, "verdict")),
+		    json_string_value(json_object_get(it, "why")));
+	json_decref(r);
+	return ok ? EXIT_OK : EXIT_ERR;
+}
+
 /* domain dns: zone-file lines, TXT values in strings of <= 255 bytes. */
 static int
 mtactl_domain_dns(struct mtactl *m)
@@ -970,6 +995,8 @@ static const struct mtactl_cmd mtactl_cmds[] = {
 	    "a sender domain and its DKIM keys", 1, 1, mtactl_domain_add },
 	{ "domain list", "", "", "sender domains and their keys", 0, 0, mtactl_domain_list },
 	{ "domain dns", "NAME", "", "the DNS records to publish", 1, 1, mtactl_domain_dns },
+	{ "domain check", "NAME", "", "are they published right? (exit 1: no)", 1, 1,
+	    mtactl_domain_check },
 	{ "domain key", "NAME", "--selector S --rsa-bits N --no-ed25519",
 	    "new keys, waiting (rotation)", 1, 1, mtactl_domain_key },
 	{ "domain activate", "NAME SELECTOR", "", "sign with these keys from now", 2, 2,
