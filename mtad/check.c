@@ -179,9 +179,12 @@ check_spf_mech(struct check_spf_env *env, const char *domain, char *m,
 		*arg++ = '\0';
 	if ((slash = strchr(arg ? arg : m, '/')) != NULL) {
 		*slash++ = '\0';
-		c4 = *slash == '/' ? 32 : atoi(slash);
-		c6 = strstr(slash, "//") ? atoi(strstr(slash, "//") + 2) : 128;
+		c4 = *slash == '/' ? 32 : atoi(slash);	/* a, mx: /c4//c6 */
+		c6 = strstr(slash, "//") ? atoi(strstr(slash, "//") + 2) :
+		    strcasecmp(m, "ip6") == 0 ? atoi(slash) : 128;
 	}
+	if (c4 < 0 || c4 > 32 || c6 < 0 || c6 > 128)
+		return 0;			/* malformed: no match */
 	if (strcasecmp(m, "all") == 0)
 		return 1;
 	if (strcasecmp(m, "ip4") == 0 || strcasecmp(m, "ip6") == 0) {

@@ -11,6 +11,7 @@
 extern const struct test addr_tests[];
 extern const struct test auth_tests[];
 extern const struct test buf_tests[];
+extern const struct test check_tests[];
 extern const struct test conf_tests[];
 extern const struct test ctlproto_tests[];
 extern const struct test dkim_tests[];
@@ -32,6 +33,7 @@ static const struct {
 	{ "addr", addr_tests },
 	{ "auth", auth_tests },
 	{ "buf", buf_tests },
+	{ "check", check_tests },
 	{ "conf", conf_tests },
 	{ "ctlproto", ctlproto_tests },
 	{ "dkim", dkim_tests },
