@@ -201,6 +201,8 @@ static const struct binding keys[] = {
 	  domains_act },
 	{ 'd', W_DOMAINS, "d", "remove the sender domain and its keys (asks first)",
 	  domains_act },
+	{ 'c', W_DOMAINS, "c", "check the domain's DNS records (and the TLS certificate)",
+	  domains_act },
 };
 
 int

@@ -86,7 +86,7 @@ int queue_act(struct tui *t, int key);		/* r h u d R H U D */
 int queue_tag(struct tui *t, int key);		/* t T */
 int queue_view_act(struct tui *t, int key);	/* r h u d in a message view */
 int log_pause(struct tui *t, int key);		/* p */
-int domains_act(struct tui *t, int key);	/* a k d on Domains */
+int domains_act(struct tui *t, int key);	/* a k d c on Domains */
 /* The monitor's events, as they come (screen_log.c). */
 void log_event(struct tui *t, json_t *ev);
 

@@ -12,17 +12,18 @@
 #include <curses.h>
 #include <string.h>
 
+#include "buf.h"
 #include "str.h"
 #include "ui.h"
 #include "view.h"
 
 static const struct column domain_cols[] = {
-	{ "DOMAIN", 16, 3, 0 }, { "MESSAGES", 8, 0, 1 }, { "QUEUED", 7, 0, 1 },
-	{ "DEFERRED", 8, 0, 1 }, { "HELD", 6, 0, 1 }, { "OLDEST", 6, 0, 0 },
-	{ "DKIM", 14, 2, 0 },
+	{ "DOMAIN", 16, 2, 0 }, { "MSGS", 5, 0, 1 }, { "DEFER", 5, 0, 1 }, { "HELD", 4, 0, 1 },
+	{ "OLDEST", 6, 0, 0 }, { "DKIM", 12, 1, 0 }, { "DNS", 14, 2, 0 },
 };
 
 static int signing;			/* sender domains with keys exist */
+static json_t *checks;			/* domain -> its last domain.check result */
 
 static int
 domains_head(struct tui *t, struct screen *s, int y, int width)
@@ -107,12 +108,49 @@ domains_fetch(struct tui *t, struct screen *s)
 	return 0;
 }
 
+/* The DNS cell of a sender domain from its last check ("c: check" before
+ * one), and the row's colour: green all ok, red something missing or
+ * wrong, yellow the DNS could not tell. */
+static int
+domains_dns(const char *d, char *cell)
+{
+	json_t *c = d ? json_object_get(checks, d) : NULL, *it;
+	struct buf b;
+	size_t i;
+	int color = C_OK;
+
+	if (c == NULL) {
+		list_cell(cell, "c: check");
+		return C_NONE;
+	}
+	buf_init(&b, LIST_CELL - 1);
+	json_array_foreach(json_object_get(c, "items"), i, it) {
+		const char *v = json_string_value(json_object_get(it, "verdict"));
+
+		const char *item = json_string_value(json_object_get(it, "item"));
+		char kind[32];
+
+		if (v == NULL || strcmp(v, "ok") == 0)
+			continue;
+		(void)str_fmt(kind, sizeof kind, " %.*s", item ? (int)strcspn(item, " ") : 0,
+		    item ? item : "");
+		if (b.len == 0)
+			(void)buf_puts(&b, "not ok:");
+		if (strstr(b.data, kind) == NULL)	/* each kind once: dkim of two keys */
+			(void)buf_puts(&b, kind);
+		color = strcmp(v, "unknown") == 0 && color != C_BAD ? C_DEFERRED : C_BAD;
+	}
+	list_cell(cell, b.len ? b.data : "all ok");
+	buf_free(&b);
+	return color;
+}
+
 static void
 domains_cells(struct tui *t, json_t *row, char cells[][LIST_CELL], int *color)
 {
 	const char *d = json_string_value(json_object_get(row, "domain"));
 	time_t oldest = ctlclient_when(json_object_get(row, "oldest"));
-	static const char *const counts[] = { "messages", "queued", "deferred", "held" };
+	static const char *const counts[] = { "messages", "deferred", "held" };
 	json_t *dkim = json_object_get(row, "dkim");
 	size_t i;
 
@@ -120,13 +158,35 @@ domains_cells(struct tui *t, json_t *row, char cells[][LIST_CELL], int *color)
 		list_cell(cells[0], "<> (bounces)");
 	else
 		ctlclient_addr(d, cells[0], LIST_CELL);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 3; i++)
 		(void)str_fmt(cells[1 + i], LIST_CELL, "%lld",
 		    (long long)json_integer_value(json_object_get(row, counts[i])));
 	if (oldest)
-		ctlclient_dur(t->now - oldest, cells[5], LIST_CELL);
-	list_cell(cells[6], dkim ? json_string_value(dkim) : "not configured");
-	*color = dkim ? C_OK : C_NONE;
+		ctlclient_dur(t->now - oldest, cells[4], LIST_CELL);
+	list_cell(cells[5], dkim ? json_string_value(dkim) : "not configured");
+	*color = dkim ? domains_dns(d, cells[6]) : C_NONE;
+	if (!dkim)
+		list_cell(cells[6], "");
+}
+
+/* The last check's items at the top of the records view. */
+static void
+domains_view_check(struct view *v, const char *d)
+{
+	json_t *c = json_object_get(checks, d), *it;
+	size_t i;
+
+	if (c == NULL) {
+		view_add(v, "; not checked yet (c on the list checks the DNS)");
+		view_add(v, "%s", "");
+		return;
+	}
+	view_add(v, "; the DNS now (c on the list checks again):");
+	json_array_foreach(json_object_get(c, "items"), i, it)
+		view_add(v, ";   %-26s %-8s %s", json_string_value(json_object_get(it, "item")),
+		    json_string_value(json_object_get(it, "verdict")),
+		    json_string_value(json_object_get(it, "why")));
+	view_add(v, "%s", "");
 }
 
 /* The records to publish for a sender domain, as zone-file lines; a long
@@ -147,6 +207,7 @@ domains_records(struct tui *t, const char *d)
 	ctlclient_addr(d, shown, sizeof shown);
 	(void)str_fmt(title, sizeof title, "DNS records for %s", shown);
 	v = view_new(VIEW_TEXT, title);
+	domains_view_check(v, d);
 	json_array_foreach(recs, i, r) {
 		const char *type = json_string_value(json_object_get(r, "type")),
 		    *name = json_string_value(json_object_get(r, "name")),
@@ -193,7 +254,28 @@ domains_open(struct tui *t, struct screen *s, json_t *row)
 	return tui_switch(t, SCREEN_QUEUE);
 }
 
-/* a, k, d: add a sender domain, new keys for one, remove one. */
+/* c: check the DNS of the domain under the cursor (the lookups take a
+ * moment: the screen waits). */
+static int
+domains_check(struct tui *t, const char *d)
+{
+	json_t *res;
+
+	tui_msg(t, "checking the DNS of %s...", d);
+	ui_frame(t);
+	refresh();
+	if ((res = tui_call(t, json_pack("{s:s, s:s}", "cmd", "domain.check", "domain", d))) ==
+	    NULL)
+		return TR_DRAW;
+	if (checks == NULL)
+		checks = json_object();
+	json_object_set_new(checks, d, res);
+	tui_msg(t, "%s: %s", d, json_is_true(json_object_get(res, "ok")) ? "all ok" :
+	    "not all ok (Enter shows why)");
+	return TR_DRAW | TR_FETCH;
+}
+
+/* a, k, d: add a sender domain, new keys for one, remove one; c checks. */
 int
 domains_act(struct tui *t, int key)
 {
@@ -209,6 +291,8 @@ domains_act(struct tui *t, int key)
 		tui_msg(t, "not a sender domain: add it with a");
 		return TR_DRAW;
 	}
+	if (key == 'c')
+		return domains_check(t, d);
 	(void)str_fmt(q, sizeof q, key == 'd' ? "Remove %s and its DKIM keys? Its mail goes "
 	    "unsigned." : "New DKIM keys for %s? They wait until activated.", d);
 	if (key != 'a' && !ui_confirm(t, q))

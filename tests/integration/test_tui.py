@@ -798,7 +798,7 @@ def test_tui_domains_stats_log_screens(relay, sink, tui):
     # 2: Domains
     t.type("2")
     # (the headers come after the note line: on line 3, not 2 as the contract has it)
-    t.wait(r"^ ?DOMAIN\s+MESSAGES\s+QUEUED\s+DEFERRED\s+HELD\s+OLDEST\s+DKIM\b",
+    t.wait(r"^ ?DOMAIN\s+MSGS\s+DEFER\s+HELD\s+OLDEST\s+DKIM\s+DNS\b",
            what="the domains headers")
     row = t.wait(lambda lines: next((n for n in range(3, t.rows - 2)
                                      if "sender-dom.example" in t.line(n, lines)), None),
