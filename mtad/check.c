@@ -67,8 +67,12 @@ check_dkim_txt(const char *txt, const char *algo, const char *pub, char *why, si
 		(void)str_fmt(why, size, "k=%s, our key is %s", k, want);
 		return CHECK_WRONG;
 	}
-	if (!check_tag(txt, "p", p, sizeof p) || p[0] == '\0') {
-		(void)str_copy(why, size, p[0] ? "no p=" : "p= is empty: the key is revoked");
+	if (!check_tag(txt, "p", p, sizeof p)) {
+		(void)str_copy(why, size, "no p=");
+		return CHECK_WRONG;
+	}
+	if (p[0] == '\0') {
+		(void)str_copy(why, size, "p= is empty: the key is revoked");
 		return CHECK_WRONG;
 	}
 	if (strcmp(p, pub) != 0) {

@@ -626,7 +626,7 @@ ctl_keys_make(struct ctl_keys *ks, int active, char *err, size_t errsize)
 	if (r->selector[0])
 		(void)str_copy(base, sizeof base, r->selector);
 	else
-		(void)strftime(base, sizeof base, "mtad%Y%m%d", &tm);
+		(void)strftime(base, sizeof base, "mtad%Y%m%d%H%M%S", &tm);
 	ks->n = r->ed25519 ? 2 : 1;
 	for (i = 0; i < ks->n; i++) {
 		const char *algo = i == 0 ? "rsa-sha256" : "ed25519-sha256";
@@ -659,15 +659,16 @@ ctl_domain_job(struct queue *q, void *arg)
 	default:
 		ks->rc = domain_activate(q, r->domain, r->selector);
 	}
-	return ks->rc < 0 ? QUEUE_ERR : ks->rc > 0 ? QUEUE_DUP : QUEUE_OK;
+	return ks->rc < 0 ? QUEUE_ERR : ks->rc > 0 ? QUEUE_DUP : QUEUE_OK;	/* DUP: undone */
 }
 
 static void
 ctl_key_json(void *ctx, const struct domain_key *k)
 {
-	json_array_append_new(ctx, json_pack("{s:s, s:s, s:i, s:b, s:o}", "selector",
-	    k->selector, "algorithm", k->algo, "bits", k->bits, "active", k->active,
-	    "created_at", ctl_time(k->created_at)));
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:i, s:b, s:s, s:o}", "selector",
+	    k->selector, "algorithm", k->algo, "bits", k->bits, "active",
+	    k->active == DOMAIN_SIGNS, "state", domain_state_name(k->active), "created_at",
+	    ctl_time(k->created_at)));
 }
 
 /* {name, selector, algorithms, keys}: selector the active RSA one. */
@@ -690,10 +691,13 @@ ctl_domain_json(const char *name)
 }
 
 static const char *
-ctl_domain_err(const struct ctl_request *r, char *msg, size_t size)
+ctl_domain_err(const struct ctl_request *r, int rc, char *msg, size_t size)
 {
 	if (r->cmd == CTL_DOMAIN_ADD)
 		(void)str_fmt(msg, size, "domain %s exists", r->domain);
+	else if (r->cmd == CTL_DOMAIN_KEY && rc == 2)
+		(void)str_fmt(msg, size, "%s has %d key pairs already (remove the domain to start"
+		    " again)", r->domain, LIM_DKIM_KEYS);
 	else if (r->cmd == CTL_DOMAIN_KEY)
 		(void)str_fmt(msg, size, "no such domain, or the selector is taken: %s",
 		    r->domain);
@@ -723,7 +727,7 @@ ctl_domain_change(struct ctl_client *c, const struct ctl_request *r)
 	rc = writer_run(&job);
 	ctl_keys_free(&ks);
 	if (ks.rc > 0) {
-		const char *code = ctl_domain_err(r, msg, sizeof msg);
+		const char *code = ctl_domain_err(r, ks.rc, msg, sizeof msg);
 
 		ctl_reply_error(c, code, msg);
 	} else if (rc != QUEUE_OK) {
@@ -731,8 +735,12 @@ ctl_domain_change(struct ctl_client *c, const struct ctl_request *r)
 	} else if (signer_reload(ctl.q, err, sizeof err) < 0) {
 		ctl_reply_error(c, "failed", err);
 	} else {
+		char who[300];
+
+		ctl_who(c->uid, who, sizeof who);
 		log_msg(r->domain, r->cmd == CTL_DOMAIN_REMOVE ? "domain_removed" : "domain_keys",
-		    "%s %s", ctlproto_cmd_name(r->cmd), r->selector);
+		    "%s%s%s, by %s", ctlproto_cmd_name(r->cmd), ks.n || r->selector[0] ?
+		    " selector " : "", ks.n ? ks.sel[0] : r->selector, who);
 		ctl_reply_ok(c, r->cmd == CTL_DOMAIN_REMOVE ? json_pack("{s:s}", "name", r->domain) :
 		    ctl_domain_json(r->domain));
 	}
@@ -746,8 +754,10 @@ ctl_dns_key(void *ctx, const struct domain_key *k)
 	(void)str_fmt(name, sizeof name, "%s._domainkey.%s.", k->selector, k->domain);
 	(void)domain_dkim_txt(k, txt, sizeof txt);
 	json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s}", "name", name, "type", "TXT",
-	    "value", txt, "note", k->active ? "DKIM key: signs now" :
-	    "DKIM key: publish it, then mtactl domain activate"));
+	    "value", txt, "note", k->active == DOMAIN_SIGNS ? "DKIM key: signs now" :
+	    k->active == DOMAIN_RETIRED ? "DKIM key, retired: keep it published until mail "
+	    "signed with it is delivered (queue_lifetime), then remove it" :
+	    "DKIM key, waiting: publish it, then mtactl domain activate"));
 }
 
 /* domain.dns: the records to publish, [{name, type, value, note}]. */
@@ -798,6 +808,8 @@ ctl_check_key(void *ctx, const struct domain_key *k)
 	struct ctl_check *cc = ctx;
 	struct domain_key *c;
 
+	if (k->active == DOMAIN_RETIRED)
+		return;		/* its record may be gone: not checked */
 	cc->keys = xgrow(cc->keys, &cc->cap, cc->n + 1, sizeof *cc->keys);
 	c = &cc->keys[cc->n++];
 	*c = *k;

@@ -305,6 +305,11 @@ ctl_domain(json_t *req, struct ctl_request *r)
 		return NULL;
 	if (r->sel.domain == NULL)
 		return "domain: a domain name is needed";
+	if (r->cmd == CTL_DOMAIN_ADD && (strchr(r->domain, '.') == NULL ||
+	    strspn(strrchr(r->domain, '.') + 1, "0123456789") ==
+	    strlen(strrchr(r->domain, '.') + 1)))
+		return "domain: a sender domain has a dot and a top-level label that is not a "
+		    "number";
 	if ((rc = ctl_string(req, "selector", r->selector, sizeof r->selector)) < 0 ||
 	    (n = strlen(r->selector), rc > 0 && (n == 0 || strspn(r->selector,
 	    "abcdefghijklmnopqrstuvwxyz0123456789-") != n || r->selector[0] == '-' ||
@@ -319,6 +324,9 @@ ctl_domain(json_t *req, struct ctl_request *r)
 	if (ed != NULL && !json_is_boolean(ed))
 		return "ed25519: true or false";
 	r->ed25519 = ed == NULL || json_is_true(ed);
+	if (r->cmd != CTL_DOMAIN_ACTIVATE && r->ed25519 &&
+	    strlen(r->selector) > LIM_DKIM_SELECTOR - strlen("-ed25519"))
+		return "selector: at most 55 characters (the Ed25519 key adds \"-ed25519\")";
 	return NULL;
 }
 

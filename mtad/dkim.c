@@ -149,35 +149,64 @@ dkim_is(const struct dkim_field *f, const char *name)
 	return f->name == strlen(name) && strncasecmp(f->p, name, f->name) == 0;
 }
 
+/*
+ * The address of a From: value (RFC 5322 3.4): the first angle address,
+ * else the first addr-spec, outside comments and quoted strings; its
+ * domain (up to a blank, ',', ';', '>' or a comment), trailing dots cut,
+ * into raw.  0, or -1 when there is none.
+ */
+static int
+dkim_from_addr(const char *v, const char *end, char *raw, size_t size)
+{
+	const char *p, *at = NULL, *lt = NULL;
+	int depth = 0, quoted = 0;
+	size_t k = 0;
+
+	for (p = v; p < end && lt == NULL; p++) {
+		if (quoted)
+			quoted = !(*p == '"' && p[-1] != '\\');
+		else if (*p == '(')
+			depth++;
+		else if (*p == ')' && depth > 0)
+			depth--;
+		else if (depth == 0 && *p == '"')
+			quoted = 1;
+		else if (depth == 0 && *p == '<')
+			lt = p;
+		else if (depth == 0 && *p == '@' && at == NULL)
+			at = p;
+		else if (depth == 0 && *p == ',' && at != NULL)
+			break;		/* the first mailbox of a list */
+	}
+	if (lt != NULL) {
+		for (at = NULL, p = lt + 1; p < end && *p != '>'; p++)
+			if (*p == '@')
+				at = p;
+	}
+	for (p = at ? at + 1 : end; p < end && k + 1 < size &&
+	    strchr("<>\r\n\t ,;\"()", *p) == NULL; p++)
+		raw[k++] = *p;
+	while (k > 0 && raw[k - 1] == '.')
+		k--;
+	raw[k] = '\0';
+	return k > 0 ? 0 : -1;
+}
+
 int
 dkim_from_domain(const char *msg, size_t len, char *out, size_t size)
 {
 	struct dkim_field *f;
-	size_t n, i, body, k;
+	size_t n, i, body;
 	char raw[LIM_DOMAIN + 1];
 	int rc = -1;
 
 	n = dkim_fields(msg, len, &f, &body);
 	for (i = 0; i < n && !dkim_is(&f[i], "from"); i++)
 		;
-	if (i < n) {
-		const char *v = f[i].p + f[i].name, *end = f[i].p + f[i].len, *lt = NULL, *at = NULL;
-		const char *p;
-
-		for (p = v; p < end; p++)	/* the angle address, else the field */
-			if (*p == '<')
-				lt = p;
-		for (p = lt ? lt : v; p < end && *p != '>'; p++)
-			if (*p == '@')
-				at = p;
-		for (k = 0; at && k < LIM_DOMAIN && at + 1 + k < end &&
-		    strchr("<>\r\n\t ,;\"()", at[1 + k]) == NULL; k++)
-			raw[k] = at[1 + k];
-		raw[at ? k : 0] = '\0';
-		if (at && k > 0 && addr_domain_to_ascii(raw, out, size) == ADDR_OK) {
-			str_lower(out);
-			rc = 0;
-		}
+	if (i < n && dkim_from_addr(f[i].p + f[i].name + 1, f[i].p + f[i].len, raw,
+	    sizeof raw) == 0 && addr_domain_to_ascii(raw, out, size) == ADDR_OK) {
+		str_lower(out);
+		rc = 0;
 	}
 	free(f);
 	return rc;

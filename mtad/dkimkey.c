@@ -82,7 +82,8 @@ dkimkey_generate(const char *algo, unsigned bits, char **pem, char *pub, size_t 
 	rc = dkimkey_public(x, ed25519, pub, size, err, errsize);
 	gnutls_x509_privkey_deinit(x);
 	if (rc == 0) {
-		*pem = xmemdup(d.data, d.size + 1);
+		*pem = xmalloc((size_t)d.size + 1);
+		memcpy(*pem, d.data, d.size);
 		(*pem)[d.size] = '\0';
 	}
 	gnutls_memset(d.data, 0, d.size);

@@ -67,6 +67,21 @@ domain_insert_key(struct queue *q, const struct domain_key *k, time_t now)
 	}
 }
 
+static long long
+domain_count_keys(struct queue *q, const char *name)
+{
+	sqlite3_stmt *st = domain_prep(q, "SELECT count(*) FROM dkim_keys WHERE domain = ?");
+	long long n = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 int
 domain_add(struct queue *q, const char *name, int new, const struct domain_key *keys,
     size_t n, time_t now)
@@ -88,6 +103,8 @@ domain_add(struct queue *q, const char *name, int new, const struct domain_key *
 		if (domain_done(q, st) != 1)
 			return -1;
 	}
+	if (!new && domain_count_keys(q, name) + (long long)n > 2 * LIM_DKIM_KEYS)
+		return 2;
 	for (i = 0; i < n; i++)
 		if ((rc = domain_insert_key(q, &keys[i], now)) != 0)
 			return rc;
@@ -111,17 +128,34 @@ int
 domain_activate(struct queue *q, const char *name, const char *selector)
 {
 	/* the pair: "sel" and "sel-ed25519" */
-	sqlite3_stmt *st = domain_prep(q, "UPDATE dkim_keys SET active = (selector IN (?2,"
-	    " ?2 || '-ed25519')) WHERE domain = ?1 AND EXISTS (SELECT 1 FROM dkim_keys WHERE"
-	    " domain = ?1 AND selector = ?2)");
+	char base[LIM_DKIM_SELECTOR + 1];
+	size_t n = strlen(selector);
+	sqlite3_stmt *st;
 	int rc;
 
+	/* either key of a pair names it: "sel" or "sel-ed25519" */
+	if (n > 8 && strcmp(selector + n - 8, "-ed25519") == 0 && n - 8 < sizeof base) {
+		memcpy(base, selector, n - 8);
+		base[n - 8] = '\0';
+		selector = base;
+	}
+	st = domain_prep(q, "UPDATE dkim_keys SET active = CASE WHEN selector IN"
+	    " (?2, ?2 || '-ed25519') THEN 1 WHEN active = 1 THEN 2 ELSE active END"
+	    " WHERE domain = ?1 AND EXISTS (SELECT 1 FROM dkim_keys WHERE"
+	    " domain = ?1 AND selector = ?2)");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, selector, -1, SQLITE_STATIC);
 	rc = domain_done(q, st);
 	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
+}
+
+const char *
+domain_state_name(int active)
+{
+	return active == DOMAIN_SIGNS ? "signs" : active == DOMAIN_RETIRED ? "retired" :
+	    "waiting";
 }
 
 int

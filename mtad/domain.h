@@ -16,23 +16,32 @@
 #include <time.h>
 
 #include "buf.h"
+#include "limits.h"
 #include "queue.h"
+
+/* A key's state: signs now; made by `domain key`, waiting for `domain
+ * activate`; replaced by an activation (keep it published while mail
+ * signed with it may still be delivered). */
+enum { DOMAIN_WAITING = 0, DOMAIN_SIGNS = 1, DOMAIN_RETIRED = 2 };
+const char *domain_state_name(int active);
 
 struct domain_key {
 	const char *domain, *selector, *algo;	/* algo: rsa-sha256, ed25519-sha256 */
 	const char *public_key;			/* base64 */
 	const char *private_key;		/* PEM; NULL unless asked for */
-	int bits, active;
+	int bits, active;		/* DOMAIN_SIGNS, _WAITING, _RETIRED */
 	time_t created_at;
 };
 
 /* Add a domain with its keys, or (new == 0) keys to an existing one.
- * 0, 1 (the domain exists / does not exist; or a selector is taken), -1. */
+ * 0, 1 (the domain exists / does not exist; or a selector is taken), 2
+ * (it has LIM_DKIM_KEYS pairs already), -1. */
 int domain_add(struct queue *q, const char *name, int new, const struct domain_key *keys,
     size_t n, time_t now);
 /* 0, 1 no such domain, -1. */
 int domain_remove(struct queue *q, const char *name);
-/* Make `selector`'s pair the one that signs: 0, 1 no such selector, -1. */
+/* Make `selector`'s pair the one that signs (the pair that signed
+ * retires): 0, 1 no such selector, -1. */
 int domain_activate(struct queue *q, const char *name, const char *selector);
 /* Each domain: cb(ctx, name, created_at).  0 or -1. */
 int domain_list(struct queue *q, void (*cb)(void *ctx, const char *name, time_t created),

@@ -757,7 +757,7 @@ mtactl_domain_keys(json_t *d)
 		    json_string_value(json_object_get(k, "selector")),
 		    json_string_value(json_object_get(k, "algorithm")),
 		    (long long)json_integer_value(json_object_get(k, "bits")),
-		    json_is_true(json_object_get(k, "active")) ? "signs" : "waiting",
+		    json_string_value(json_object_get(k, "state")),
 		    json_string_value(json_object_get(k, "created_at")));
 }
 
@@ -793,7 +793,7 @@ static int
 mtactl_domain_cmd(struct mtactl *m, const char *cmd)
 {
 	json_t *req = json_pack("{s:s}", "cmd", cmd), *r;
-	const char *sel = mtactl_opt(m, "--selector"), *bits = mtactl_opt(m, "--rsa-bits");
+	const char *sel = mtactl_opt(m, "selector"), *bits = mtactl_opt(m, "rsa-bits");
 	int rc;
 
 	if (m->npos > 0)
@@ -804,7 +804,7 @@ mtactl_domain_cmd(struct mtactl *m, const char *cmd)
 		json_object_set_new(req, "selector", json_string(sel));
 	if (bits != NULL)
 		json_object_set_new(req, "rsa_bits", json_integer(atoi(bits)));
-	if (mtactl_opt(m, "--no-ed25519") != NULL)
+	if (mtactl_opt(m, "no-ed25519") != NULL)
 		json_object_set_new(req, "ed25519", json_false());
 	if ((r = mtactl_call(m, req, &rc)) == NULL)
 		return rc;

@@ -22,8 +22,6 @@ struct signer_set {
 	int refs;
 	struct signer_key *keys;
 	size_t n, cap, ndomains;
-	int failed;			/* a key did not load */
-	char why[256];
 };
 
 static struct {
@@ -55,9 +53,9 @@ signer_add(void *ctx, const struct domain_key *k)
 {
 	struct signer_set *s = ctx;
 	struct signer_key *sk;
-	char why[256];
+	char why[256] = "";
 
-	if (!k->active || s->failed)
+	if (k->active != DOMAIN_SIGNS)
 		return;
 	s->keys = xgrow(s->keys, &s->cap, s->n + 1, sizeof *s->keys);
 	sk = &s->keys[s->n];
@@ -66,8 +64,10 @@ signer_add(void *ctx, const struct domain_key *k)
 	    str_copy(sk->selector, sizeof sk->selector, k->selector) < 0 ||
 	    str_copy(sk->algo, sizeof sk->algo, k->algo) < 0 ||
 	    (sk->key = dkimkey_load(k->algo, k->private_key, why, sizeof why)) == NULL) {
-		s->failed = 1;
-		(void)str_fmt(s->why, sizeof s->why, "%s %s: %s", k->domain, k->selector, why);
+		/* not fatal: that key does not sign, the others do */
+		log_msg(k->domain, "dkim_key_error", "%s: %s", k->selector,
+		    why[0] ? why : "too long");
+		dkimkey_free(sk->key);
 		return;
 	}
 	if (s->n == 0 || strcmp(s->keys[s->n - 1].domain, sk->domain) != 0)
@@ -81,8 +81,8 @@ signer_reload(struct queue *q, char *err, size_t errsize)
 	struct signer_set *s = xcalloc(1, sizeof *s), *old;
 
 	s->refs = 1;
-	if (domain_keys(q, NULL, 1, signer_add, s) < 0 || s->failed) {
-		(void)str_copy(err, errsize, s->failed ? s->why : queue_errmsg(q));
+	if (domain_keys(q, NULL, 1, signer_add, s) < 0) {
+		(void)str_copy(err, errsize, queue_errmsg(q));
 		signer_unref(s);
 		return -1;
 	}

@@ -62,6 +62,15 @@ test_from_domain(void)
 		{ "From: x@b\xc3\xbc" "cher.example\r\n\r\n", "xn--bcher-kva.example" },
 		{ "To: a@b.example\r\n\r\nFrom: a@body.example\r\n", NULL },
 		{ "From: no address\r\n\r\n", NULL },
+		/* comments and quoted strings do not decide; the first mailbox does */
+		{ "From: jane@signed.example (jane@other.example)\r\n\r\n", "signed.example" },
+		{ "From: <jane@signed.example> (Jane <jane@other.example>)\r\n\r\n",
+		  "signed.example" },
+		{ "From: jane@signed.example, joe@other.example\r\n\r\n", "signed.example" },
+		{ "From: jane@signed.example (Jane <the boss>)\r\n\r\n", "signed.example" },
+		{ "From: \"x@other.example\" <jane@signed.example>\r\n\r\n", "signed.example" },
+		{ "From: <jane@signed.example.>\r\n\r\n", "signed.example" },
+		{ "From: (c@other.example) Jane <j@signed.example>\r\n\r\n", "signed.example" },
 	};
 	char d[256];
 	size_t i;
