@@ -2,6 +2,7 @@
 #include "check.h"
 
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,13 @@ check_prefix(const unsigned char *a, const unsigned char *b, int bits)
 	return rest == 0 || ((a[full] ^ b[full]) & (0xff << (8 - rest)) & 0xff) == 0;
 }
 
-/* The one "v=spf1" record of `domain`: 1, 0 none, -1 (why). */
+/* SPF outcomes besides pass (1) and no pass (0): the DNS or a term we do
+ * not evaluate leaves it open; the record itself is broken (RFC 7208
+ * permerror). */
+#define SPF_TEMP (-1)
+#define SPF_PERM (-2)
+
+/* The one "v=spf1" record of `domain`: 1, 0 none, SPF_TEMP, SPF_PERM. */
 static int
 check_spf_record(struct check_spf_env *env, const char *domain, char *out, size_t size,
     char *why, size_t whysize)
@@ -131,10 +138,10 @@ check_spf_record(struct check_spf_env *env, const char *domain, char *out, size_
 	int found = 0;
 
 	if (txt == NULL)
-		return -1;
+		return SPF_TEMP;
 	if ((st = env->txt(env->ctx, domain, txt, &n)) == DNS_TEMPFAIL) {
 		(void)str_fmt(why, whysize, "TXT lookup for %s failed", domain);
-		found = -1;
+		found = SPF_TEMP;
 	}
 	for (i = 0; st == DNS_OK && i < n; i++)
 		if (strncasecmp(txt[i], "v=spf1", 6) == 0 && (txt[i][6] == ' ' || !txt[i][6])) {
@@ -144,23 +151,25 @@ check_spf_record(struct check_spf_env *env, const char *domain, char *out, size_
 	if (found > 1) {
 		(void)str_fmt(why, whysize, "%s has %d SPF records (a permanent error)", domain,
 		    found);
-		found = -1;
+		found = SPF_PERM;
 	}
 	free(txt);
 	return found;
 }
 
-/* Does an address of `host` fall in addr's /c4 or /c6? 1, 0, -1. */
+/* Does an address of `host` fall in addr's /c4 or /c6? 1, 0, SPF_TEMP. */
 static int
 check_spf_host(struct check_spf_env *env, const char *host, const struct check_addr *addr,
-    int c4, int c6)
+    int c4, int c6, char *why, size_t size)
 {
 	struct check_addr a[LIM_DNS_RECORDS];
 	size_t n = 0, i;
 	enum dns_status st = env->addrs(env->ctx, host, a, &n);
 
-	if (st == DNS_TEMPFAIL)
-		return -1;
+	if (st == DNS_TEMPFAIL) {
+		(void)str_fmt(why, size, "address lookup for %s failed", host);
+		return SPF_TEMP;
+	}
 	for (i = 0; st == DNS_OK && i < n; i++)
 		if (a[i].family == addr->family && check_prefix(a[i].a, addr->a,
 		    addr->family == AF_INET ? c4 : c6))
@@ -171,7 +180,7 @@ check_spf_host(struct check_spf_env *env, const char *host, const struct check_a
 static int check_spf_eval(struct check_spf_env *env, const char *domain, const char *record,
     const struct check_addr *addr, int depth, char *why, size_t size);
 
-/* One mechanism (qualifier stripped): 1 matches, 0 not, -1 cannot tell. */
+/* One mechanism (qualifier stripped): 1 matches, 0 not, SPF_TEMP, SPF_PERM. */
 static int
 check_spf_mech(struct check_spf_env *env, const char *domain, char *m,
     const struct check_addr *addr, int depth, char *why, size_t size)
@@ -183,9 +192,12 @@ check_spf_mech(struct check_spf_env *env, const char *domain, char *m,
 		*arg++ = '\0';
 	if ((slash = strchr(arg ? arg : m, '/')) != NULL) {
 		*slash++ = '\0';
-		c4 = *slash == '/' ? 32 : atoi(slash);	/* a, mx: /c4//c6 */
-		c6 = strstr(slash, "//") ? atoi(strstr(slash, "//") + 2) :
-		    strcasecmp(m, "ip6") == 0 ? atoi(slash) : 128;
+		if (strcasecmp(m, "ip6") == 0)		/* ip6:net/c6 */
+			c6 = atoi(slash);
+		else if (*slash != '/')			/* ip4:net/c4, a/c4//c6 */
+			c4 = atoi(slash);
+		if (strstr(slash, "//") != NULL)
+			c6 = atoi(strstr(slash, "//") + 2);
 	}
 	if (c4 < 0 || c4 > 32 || c6 < 0 || c6 > 128)
 		return 0;			/* malformed: no match */
@@ -201,38 +213,43 @@ check_spf_mech(struct check_spf_env *env, const char *domain, char *m,
 	}
 	if (strcasecmp(m, "a") != 0 && strcasecmp(m, "mx") != 0 && strcasecmp(m, "include") != 0) {
 		(void)str_fmt(why, size, "SPF term \"%s\" is not evaluated here", m);
-		return -1;		/* ptr, exists */
+		return SPF_TEMP;	/* ptr, exists */
 	}
 	if (++env->lookups > LIM_SPF_LOOKUPS) {
 		(void)str_copy(why, size, "more than 10 SPF DNS lookups (a permanent error)");
-		return -1;
+		return SPF_PERM;
 	}
 	if (strcasecmp(m, "a") == 0)
-		return check_spf_host(env, arg ? arg : domain, addr, c4, c6);
+		return check_spf_host(env, arg ? arg : domain, addr, c4, c6, why, size);
 	if (strcasecmp(m, "include") == 0) {
 		if (arg == NULL || (rc = check_spf_record(env, arg, rec, sizeof rec, why, size)) <= 0) {
-			if (rc == 0)
-				(void)str_fmt(why, size, "include:%s has no SPF record", arg);
-			return -1;
+			if (rc == 0 || arg == NULL)
+				(void)str_fmt(why, size, "include:%s has no SPF record (a permanent "
+				    "error)", arg ? arg : "");
+			return rc < 0 ? rc : SPF_PERM;
 		}
 		rc = check_spf_eval(env, arg, rec, addr, depth + 1, why, size);
-		return rc < 0 ? -1 : rc == 1;
+		return rc < 0 ? rc : rc == 1;
 	} else {
 		char (*mx)[LIM_DOMAIN + 1] = malloc(LIM_DNS_RECORDS * sizeof *mx);
 		size_t n = 0, i;
 		enum dns_status st;
 
 		if (mx == NULL)
-			return -1;
+			return SPF_TEMP;
 		st = env->mx(env->ctx, arg ? arg : domain, mx, &n);
-		for (rc = st == DNS_TEMPFAIL ? -1 : 0, i = 0; rc == 0 && st == DNS_OK && i < n; i++)
-			rc = check_spf_host(env, mx[i], addr, c4, c6);
+		if (st == DNS_TEMPFAIL)
+			(void)str_fmt(why, size, "MX lookup for %s failed", arg ? arg : domain);
+		for (rc = st == DNS_TEMPFAIL ? SPF_TEMP : 0, i = 0; rc == 0 && st == DNS_OK &&
+		    i < n; i++)
+			rc = check_spf_host(env, mx[i], addr, c4, c6, why, size);
 		free(mx);
 		return rc;
 	}
 }
 
-/* Walk the terms of `record` for addr: 1 pass, 0 anything else, -1. */
+/* Walk the terms of `record` for addr: 1 pass, 0 anything else,
+ * SPF_TEMP, SPF_PERM. */
 static int
 check_spf_eval(struct check_spf_env *env, const char *domain, const char *record,
     const struct check_addr *addr, int depth, char *why, size_t size)
@@ -242,8 +259,8 @@ check_spf_eval(struct check_spf_env *env, const char *domain, const char *record
 	int rc;
 
 	if (depth > LIM_SPF_LOOKUPS) {
-		(void)str_copy(why, size, "SPF includes nest too deep");
-		return -1;
+		(void)str_copy(why, size, "SPF includes nest too deep (a loop?)");
+		return SPF_PERM;
 	}
 	(void)str_copy(terms, sizeof terms, record);
 	for (t = strtok_r(terms, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save)) {
@@ -259,11 +276,11 @@ check_spf_eval(struct check_spf_env *env, const char *domain, const char *record
 			continue;		/* exp= and unknown modifiers */
 		if (strchr(t, '%') != NULL) {
 			(void)str_fmt(why, size, "SPF macro in \"%s\" is not evaluated here", t);
-			return -1;
+			return SPF_TEMP;
 		}
 		(void)str_copy(term, sizeof term, t);
 		if ((rc = check_spf_mech(env, domain, term, addr, depth, why, size)) < 0)
-			return -1;
+			return rc;
 		if (rc == 1) {
 			if (q != '+')
 				(void)str_fmt(why, size, "%s gives %c%s", domain, q, t);
@@ -274,9 +291,16 @@ check_spf_eval(struct check_spf_env *env, const char *domain, const char *record
 		(void)str_fmt(why, size, "no term of %s's record matches (neutral)", domain);
 		return 0;
 	}
-	if (++env->lookups > LIM_SPF_LOOKUPS || (rc = check_spf_record(env, redirect, rec,
-	    sizeof rec, why, size)) <= 0)
-		return -1;
+	if (++env->lookups > LIM_SPF_LOOKUPS) {
+		(void)str_copy(why, size, "more than 10 SPF DNS lookups (a permanent error)");
+		return SPF_PERM;
+	}
+	if ((rc = check_spf_record(env, redirect, rec, sizeof rec, why, size)) <= 0) {
+		if (rc == 0)
+			(void)str_fmt(why, size, "redirect=%s has no SPF record (a permanent error)",
+			    redirect);
+		return rc < 0 ? rc : SPF_PERM;
+	}
 	return check_spf_eval(env, redirect, rec, addr, depth + 1, why, size);
 }
 
@@ -385,7 +409,7 @@ check_spf_item(const char *domain, const struct check_addr *a, size_t na, check_
 	if (rc <= 0) {
 		if (rc == 0)
 			(void)str_fmt(why, sizeof why, "no v=spf1 TXT record at %s", domain);
-		cb(ctx, "spf", rc == 0 ? CHECK_MISSING : strstr(why, "failed") ? CHECK_UNKNOWN :
+		cb(ctx, "spf", rc == 0 ? CHECK_MISSING : rc == SPF_TEMP ? CHECK_UNKNOWN :
 		    CHECK_WRONG, why);
 		return;
 	}
@@ -398,7 +422,7 @@ check_spf_item(const char *domain, const struct check_addr *a, size_t na, check_
 			(void)str_fmt(more, sizeof more, "%s is not authorised: %s", ip, why);
 			(void)str_copy(why, sizeof why, more);
 		}
-		v = rc == 1 ? CHECK_OK : rc == 0 ? CHECK_WRONG : CHECK_UNKNOWN;
+		v = rc == 1 ? CHECK_OK : rc == 0 || rc == SPF_PERM ? CHECK_WRONG : CHECK_UNKNOWN;
 	}
 	if (v == CHECK_OK)
 		(void)str_fmt(why, sizeof why, "passes for this host's %zu address%s", na,
@@ -432,6 +456,14 @@ check_dmarc(const char *domain, check_cb *cb, void *ctx)
 	free(txt);
 }
 
+/* MX order for the reason: by preference, ties as they came. */
+static uint32_t
+check_rnd(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
 static void
 check_mx(const char *domain, check_cb *cb, void *ctx)
 {
@@ -439,7 +471,9 @@ check_mx(const char *domain, check_cb *cb, void *ctx)
 	char why[512];
 	size_t n = 0;
 	enum dns_status st = dns_mx(domain, mx, &n, why, sizeof why);
-	if (st != DNS_OK || n == 0) {
+	if (st == DNS_TEMPFAIL) {
+		cb(ctx, "mx", CHECK_UNKNOWN, why);
+	} else if (st != DNS_OK || n == 0) {
 		(void)str_fmt(why, sizeof why, "no MX for %s: replies and bounces to it may not "
 		    "be deliverable", domain);
 		cb(ctx, "mx", st == DNS_TEMPFAIL ? CHECK_UNKNOWN : CHECK_MISSING, why);
@@ -447,7 +481,8 @@ check_mx(const char *domain, check_cb *cb, void *ctx)
 		cb(ctx, "mx", CHECK_WRONG, "null MX (RFC 7505): the domain takes no mail, so "
 		    "replies and bounces to it fail");
 	} else {
-		(void)str_fmt(why, sizeof why, "%zu MX, first %s", n, mx[0].host);
+		dns_mx_sort(mx, n, check_rnd, NULL);
+		(void)str_fmt(why, sizeof why, "%zu MX, preferred %s", n, mx[0].host);
 		cb(ctx, "mx", CHECK_OK, why);
 	}
 }
@@ -471,7 +506,7 @@ check_ptr(const char *hostname, const struct check_addr *a, size_t na, check_cb 
 		(void)str_fmt(item, sizeof item, "ptr %s", ip);
 		st = dns_ptr(a[i].family, a[i].a, names, &n, why, sizeof why);
 		v = st == DNS_OK ? CHECK_WRONG : check_status(st);
-		if (st != DNS_OK)
+		if (st != DNS_OK && st != DNS_TEMPFAIL)
 			(void)str_fmt(why, sizeof why, "no PTR for %s: mail from it looks like a home "
 			    "connection", ip);
 		for (k = 0; st == DNS_OK && k < n && v != CHECK_OK; k++)

@@ -58,8 +58,10 @@ struct check_spf_env {
 	int lookups;			/* counted against LIM_SPF_LOOKUPS */
 };
 /* Does `domain`'s SPF record give "pass" for addr?  1 yes, 0 no (why
- * says what it gives), -1 it cannot tell (lookup failure, too many
- * lookups, a term we do not evaluate). */
+ * says what it gives), -1 it cannot tell (a lookup failed, or a term we
+ * do not evaluate: ptr, exists, macros), -2 the record is broken (RFC
+ * 7208 permerror: two records, a missing include or redirect, more than
+ * 10 lookups, a loop). */
 int check_spf(struct check_spf_env *env, const char *domain, const char *record,
     const struct check_addr *addr, char *why, size_t size);
 

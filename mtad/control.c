@@ -819,11 +819,20 @@ ctl_check_key(void *ctx, const struct domain_key *k)
 	c->public_key = xstrdup(k->public_key);
 }
 
+/* An item of domain.check; its reason may quote DNS text: control
+ * characters become '?' (they would reach the admin's terminal). */
 static void
 ctl_check_item(void *ctx, const char *item, enum check_verdict v, const char *why)
 {
+	char clean[1024];
+	size_t i;
+
+	(void)str_copy(clean, sizeof clean, why);
+	for (i = 0; clean[i]; i++)
+		if ((unsigned char)clean[i] < 0x20 || clean[i] == 0x7f)
+			clean[i] = '?';
 	json_array_append_new(ctx, json_pack("{s:s, s:s, s:o}", "item", item, "verdict",
-	    check_verdict_name(v), "why", ctlproto_strn(why, strlen(why))));
+	    check_verdict_name(v), "why", ctlproto_strn(clean, strlen(clean))));
 }
 
 /* domain.check: the DNS and TLS checklist (blocks this thread while the

@@ -131,11 +131,16 @@ test_spf(void)
 	CHECK_INT(spf("v=spf1 ?all", "198.51.100.7", why, sizeof why), 0);
 	CHECK_INT(spf("v=spf1 ip4:10.0.0.1", "198.51.100.7", why, sizeof why), 0);
 	CHECK(strstr(why, "neutral") != NULL);
-	/* cannot tell: two records, a loop, SERVFAIL, macros, exists */
-	CHECK_INT(spf("v=spf1 include:two.example -all", "198.51.100.7", why, sizeof why), -1);
-	CHECK_INT(spf("v=spf1 include:loop.example -all", "198.51.100.7", why, sizeof why), -1);
+	/* broken records (permerror): two records, a loop, a missing include */
+	CHECK_INT(spf("v=spf1 include:two.example -all", "198.51.100.7", why, sizeof why), -2);
+	CHECK_INT(spf("v=spf1 include:loop.example -all", "198.51.100.7", why, sizeof why), -2);
+	CHECK_INT(spf("v=spf1 include:none.example -all", "198.51.100.7", why, sizeof why), -2);
+	CHECK(strstr(why, "none.example") != NULL);
+	CHECK_INT(spf("v=spf1 redirect=none.example", "198.51.100.7", why, sizeof why), -2);
+	/* cannot tell: SERVFAIL, macros, exists */
 	CHECK_INT(spf("v=spf1 include:fail.example -all", "198.51.100.7", why, sizeof why), -1);
-	CHECK_INT(spf("v=spf1 include:none.example -all", "198.51.100.7", why, sizeof why), -1);
+	CHECK(strstr(why, "failed") != NULL);
+	CHECK_INT(spf("v=spf1 ip6:2001:db8::/64 -all", "2001:db8::9", why, sizeof why), 1);
 	CHECK_INT(spf("v=spf1 exists:%{i}.x.example -all", "198.51.100.7", why, sizeof why), -1);
 	/* ip6 against an IPv4 address: no match */
 	CHECK_INT(spf("v=spf1 ip6:::/0 -all", "198.51.100.7", why, sizeof why), 0);
