@@ -10,7 +10,7 @@
  * at the end; header canonicalisation of each line gives "name:value\r\n"
  * with a lower-case name.  Bits of flags pick what else runs: bit 0 the
  * input as a DKIM key record, bit 1 as a DMARC record, bit 2 as an SPF
- * record (with a DNS that has nothing), bit 3 From: domain extraction.
+ * record (with a DNS that has nothing: a result of check.h's), bit 3 From: domain extraction.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -125,7 +125,7 @@ fuzz_records(unsigned flags, const char *text)
 		FUZZ_ASSERT(check_dmarc_txt(text, why, sizeof why) <= CHECK_UNKNOWN);
 	if (flags & 4) {
 		rc = check_spf(&env, "fuzz.example", text, &a, why, sizeof why);
-		FUZZ_ASSERT(rc >= -1 && rc <= 1);
+		FUZZ_ASSERT(rc >= -2 && rc <= 1);	/* check.h: -2 broken, -1 open */
 	}
 }
 

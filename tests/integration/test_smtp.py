@@ -64,7 +64,8 @@ def test_smtplib_message_is_queued_exactly(mtad):
     assert events == [("received", 250, "127.0.0.1")]
     assert mtad.db_rows("SELECT count(*) FROM messages") == [(1,)]
     mtad.wait_for_log(rf"^\S+ {qid} event=received session=[0-9a-z]{{10}} "
-                      rf"from=sender@example\.org nrcpt=1 size={size} client=127\.0\.0\.1$")
+                      rf"from=sender@example\.org nrcpt=1 size={size} client=127\.0\.0\.1"
+                      r" dkim=none$")
 
 
 def test_raw_dot_unstuffing(mtad, connect):
