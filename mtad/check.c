@@ -563,13 +563,24 @@ check_domain(const char *domain, const char *hostname, const char *tls_cert,
 {
 	struct check_addr a[LIM_DNS_RECORDS];
 	size_t i, na = 0;
+	enum dns_status st;
 
 	for (i = 0; i < nkeys; i++)
 		check_dkim(domain, &keys[i], cb, ctx);
-	(void)check_env_addrs(NULL, hostname, a, &na);
-	check_spf_item(domain, a, na, cb, ctx);
+	st = check_env_addrs(NULL, hostname, a, &na);
+	if (st == DNS_TEMPFAIL) {	/* SPF and PTR need the addresses */
+		char why[LIM_DOMAIN + 64];
+
+		(void)str_fmt(why, sizeof why, "address lookup for %s failed", hostname);
+		cb(ctx, "spf", CHECK_UNKNOWN, why);
+	} else {
+		check_spf_item(domain, a, na, cb, ctx);
+	}
 	check_dmarc(domain, cb, ctx);
 	check_mx(domain, cb, ctx);
-	check_ptr(hostname, a, na, cb, ctx);
+	if (st == DNS_TEMPFAIL)
+		cb(ctx, "ptr", CHECK_UNKNOWN, "the hostname's addresses could not be looked up");
+	else
+		check_ptr(hostname, a, na, cb, ctx);
 	check_tls(hostname, tls_cert, cb, ctx);
 }

@@ -705,7 +705,7 @@ ctl_domain_err(const struct ctl_request *r, int rc, char *msg, size_t size)
 		(void)str_fmt(msg, size, "no such selector for %s: %s", r->domain, r->selector);
 	else
 		(void)str_fmt(msg, size, "no such domain: %s", r->domain);
-	return r->cmd == CTL_DOMAIN_ADD ? "exists" : "not_found";
+	return r->cmd == CTL_DOMAIN_ADD ? "exists" : rc == 2 ? "failed" : "not_found";
 }
 
 /* domain.add, .key, .remove, .activate: through the writer, then the

@@ -70,7 +70,9 @@ domain_insert_key(struct queue *q, const struct domain_key *k, time_t now)
 static long long
 domain_count_keys(struct queue *q, const char *name)
 {
-	sqlite3_stmt *st = domain_prep(q, "SELECT count(*) FROM dkim_keys WHERE domain = ?");
+	/* pairs: each has one RSA key */
+	sqlite3_stmt *st = domain_prep(q, "SELECT count(*) FROM dkim_keys WHERE domain = ?"
+	    " AND algorithm = 'rsa-sha256'");
 	long long n = -1;
 
 	if (st == NULL)
@@ -103,7 +105,7 @@ domain_add(struct queue *q, const char *name, int new, const struct domain_key *
 		if (domain_done(q, st) != 1)
 			return -1;
 	}
-	if (!new && domain_count_keys(q, name) + (long long)n > 2 * LIM_DKIM_KEYS)
+	if (!new && domain_count_keys(q, name) >= LIM_DKIM_KEYS)
 		return 2;
 	for (i = 0; i < n; i++)
 		if ((rc = domain_insert_key(q, &keys[i], now)) != 0)
@@ -124,6 +126,24 @@ domain_remove(struct queue *q, const char *name)
 	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
 }
 
+/* Is `selector` of `name` a key of that algorithm? */
+static int
+domain_algo_is(struct queue *q, const char *name, const char *selector, const char *algo)
+{
+	sqlite3_stmt *st = domain_prep(q, "SELECT 1 FROM dkim_keys WHERE domain = ? AND"
+	    " selector = ? AND algorithm = ?");
+	int rc;
+
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, selector, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, algo, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 domain_activate(struct queue *q, const char *name, const char *selector)
 {
@@ -133,8 +153,9 @@ domain_activate(struct queue *q, const char *name, const char *selector)
 	sqlite3_stmt *st;
 	int rc;
 
-	/* either key of a pair names it: "sel" or "sel-ed25519" */
-	if (n > 8 && strcmp(selector + n - 8, "-ed25519") == 0 && n - 8 < sizeof base) {
+	/* either key of a pair names it: "sel", or its Ed25519 key "sel-ed25519" */
+	if (n > 8 && strcmp(selector + n - 8, "-ed25519") == 0 && n - 8 < sizeof base &&
+	    domain_algo_is(q, name, selector, "ed25519-sha256")) {
 		memcpy(base, selector, n - 8);
 		base[n - 8] = '\0';
 		selector = base;

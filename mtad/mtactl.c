@@ -864,9 +864,9 @@ mtactl_domain_check(struct mtactl *m)
 		(void)mtactl_json_out(r);
 		return ok ? EXIT_OK : EXIT_ERR;
 	}
-	printf("%-28s %-8s %s\n", "ITEM", "VERDICT", "WHY");
+	printf("%-32s %-8s %s\n", "ITEM", "VERDICT", "WHY");
 	json_array_foreach(json_object_get(r, "items"), i, it)
-		printf("%-28s %-8s %s\n", json_string_value(json_object_get(it, "item")),
+		printf("%-32s %-8s %s\n", json_string_value(json_object_get(it, "item")),
 		    json_string_value(json_object_get(it, "verdict")),
 		    json_string_value(json_object_get(it, "why")));
 	json_decref(r);

@@ -183,7 +183,7 @@ domains_view_check(struct view *v, const char *d)
 	}
 	view_add(v, "; the DNS now (c on the list checks again):");
 	json_array_foreach(json_object_get(c, "items"), i, it)
-		view_add(v, ";   %-26s %-8s %s", json_string_value(json_object_get(it, "item")),
+		view_add(v, ";   %-32s %-8s %s", json_string_value(json_object_get(it, "item")),
 		    json_string_value(json_object_get(it, "verdict")),
 		    json_string_value(json_object_get(it, "why")));
 	view_add(v, "%s", "");
