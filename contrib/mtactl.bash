@@ -18,7 +18,7 @@ _mtactl()
 	case $cmd in
 	"") COMPREPLY=($(compgen -W "-f --json status queue show retry hold release purge bounces stats user domain reload monitor send help completion" -- "$cur")) ;;
 	user) COMPREPLY=($(compgen -W "add passwd remove list" -- "$cur")) ;;
-	domain) COMPREPLY=($(compgen -W "add list dns check key activate remove" -- "$cur")) ;;
+	domain) COMPREPLY=($(compgen -W "add subdomains list dns check key activate remove" -- "$cur")) ;;
 	"queue"*) COMPREPLY=($(compgen -W "--state --domain --sender --limit" -- "$cur")) ;;
 	"retry"*) COMPREPLY=($(compgen -W "--domain --all" -- "$cur")) ;;
 	"hold"*) COMPREPLY=($(compgen -W "--domain" -- "$cur")) ;;
@@ -27,7 +27,7 @@ _mtactl()
 	"bounces"*) COMPREPLY=($(compgen -W "--since --domain --limit" -- "$cur")) ;;
 	"stats"*) COMPREPLY=($(compgen -W "--since" -- "$cur")) ;;
 	"user add"*) COMPREPLY=($(compgen -W "--domains" -- "$cur")) ;;
-	"domain add"*) COMPREPLY=($(compgen -W "--selector --rsa-bits --no-ed25519" -- "$cur")) ;;
+	"domain add"*) COMPREPLY=($(compgen -W "--selector --rsa-bits --no-ed25519 --subdomains" -- "$cur")) ;;
 	"domain key"*) COMPREPLY=($(compgen -W "--selector --rsa-bits --no-ed25519" -- "$cur")) ;;
 	"send"*) COMPREPLY=($(compgen -W "-t -f -F -i" -- "$cur")) ;;
 	esac

@@ -636,7 +636,7 @@ ctl_keys_make(struct ctl_keys *ks, int active, char *err, size_t errsize)
 		    sizeof ks->pub[i], err, errsize) < 0)
 			return -1;
 		ks->k[i] = (struct domain_key){ r->domain, ks->sel[i], algo, ks->pub[i],
-		    ks->pem[i], i ? 256 : r->rsa_bits, active, now };
+		    ks->pem[i], i ? 256 : r->rsa_bits, active, now, r->subdomains };
 	}
 	return 0;
 }
@@ -652,6 +652,11 @@ ctl_domain_job(struct queue *q, void *arg)
 	case CTL_DOMAIN_ADD:
 	case CTL_DOMAIN_KEY:
 		ks->rc = domain_add(q, r->domain, r->cmd == CTL_DOMAIN_ADD, ks->k, ks->n, now);
+		if (ks->rc == 0 && r->cmd == CTL_DOMAIN_ADD && r->subdomains)
+			ks->rc = domain_set_subdomains(q, r->domain, 1);
+		break;
+	case CTL_DOMAIN_SUBDOMAINS:
+		ks->rc = domain_set_subdomains(q, r->domain, r->subdomains);
 		break;
 	case CTL_DOMAIN_REMOVE:
 		ks->rc = domain_remove(q, r->domain);
@@ -660,6 +665,22 @@ ctl_domain_job(struct queue *q, void *arg)
 		ks->rc = domain_activate(q, r->domain, r->selector);
 	}
 	return ks->rc < 0 ? QUEUE_ERR : ks->rc > 0 ? QUEUE_DUP : QUEUE_OK;	/* DUP: undone */
+}
+
+struct ctl_sub {
+	json_t *keys;
+	int subdomains;
+};
+
+static void ctl_key_json(void *ctx, const struct domain_key *k);
+
+static void
+ctl_key_sub(void *ctx, const struct domain_key *k)
+{
+	struct ctl_sub *sub = ctx;
+
+	sub->subdomains = k->subdomains;
+	ctl_key_json(sub->keys, k);
 }
 
 static void
@@ -671,14 +692,16 @@ ctl_key_json(void *ctx, const struct domain_key *k)
 	    ctl_time(k->created_at)));
 }
 
-/* {name, selector, algorithms, keys}: selector the active RSA one. */
+/* {name, selector, algorithms, subdomains, keys}: selector the active
+ * RSA one. */
 static json_t *
 ctl_domain_json(const char *name)
 {
 	json_t *keys = json_array(), *algos = json_array(), *k, *sel = json_null();
+	struct ctl_sub sub = { keys, 0 };
 	size_t i;
 
-	(void)domain_keys(ctl.q, name, 0, ctl_key_json, keys);
+	(void)domain_keys(ctl.q, name, 0, ctl_key_sub, &sub);
 	json_array_foreach(keys, i, k) {
 		if (!json_is_true(json_object_get(k, "active")))
 			continue;
@@ -686,8 +709,8 @@ ctl_domain_json(const char *name)
 		if (json_is_null(sel))
 			sel = json_incref(json_object_get(k, "selector"));
 	}
-	return json_pack("{s:s, s:o, s:o, s:o}", "name", name, "selector", sel,
-	    "algorithms", algos, "keys", keys);
+	return json_pack("{s:s, s:o, s:o, s:b, s:o}", "name", name, "selector", sel,
+	    "algorithms", algos, "subdomains", sub.subdomains, "keys", keys);
 }
 
 static const char *
@@ -976,7 +999,7 @@ static ctl_fn *const ctl_cmds[] = {
 	[CTL_DOMAIN_ADD] = ctl_domain_change, [CTL_DOMAIN_LIST] = ctl_domain_list,
 	[CTL_DOMAIN_REMOVE] = ctl_domain_change, [CTL_DOMAIN_DNS] = ctl_domain_dns,
 	[CTL_DOMAIN_KEY] = ctl_domain_change, [CTL_DOMAIN_ACTIVATE] = ctl_domain_change,
-	[CTL_DOMAIN_CHECK] = ctl_domain_check,
+	[CTL_DOMAIN_CHECK] = ctl_domain_check, [CTL_DOMAIN_SUBDOMAINS] = ctl_domain_change,
 };
 
 /* ---- clients ---- */

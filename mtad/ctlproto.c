@@ -21,7 +21,7 @@ static const char *const ctl_names[] = {
 	[CTL_DOMAIN_ADD] = "domain.add", [CTL_DOMAIN_LIST] = "domain.list",
 	[CTL_DOMAIN_REMOVE] = "domain.remove", [CTL_DOMAIN_DNS] = "domain.dns",
 	[CTL_DOMAIN_KEY] = "domain.key", [CTL_DOMAIN_ACTIVATE] = "domain.activate",
-	[CTL_DOMAIN_CHECK] = "domain.check",
+	[CTL_DOMAIN_CHECK] = "domain.check", [CTL_DOMAIN_SUBDOMAINS] = "domain.subdomains",
 };
 #define CTL_NCMDS (sizeof ctl_names / sizeof ctl_names[0])
 
@@ -296,7 +296,7 @@ ctl_user(json_t *req, struct ctl_request *r)
 static const char *
 ctl_domain(json_t *req, struct ctl_request *r)
 {
-	json_t *ed = json_object_get(req, "ed25519");
+	json_t *ed = json_object_get(req, "ed25519"), *sub;
 	long long bits = 2048;
 	size_t n;
 	int rc;
@@ -324,6 +324,11 @@ ctl_domain(json_t *req, struct ctl_request *r)
 	if (ed != NULL && !json_is_boolean(ed))
 		return "ed25519: true or false";
 	r->ed25519 = ed == NULL || json_is_true(ed);
+	if ((sub = json_object_get(req, "subdomains")) != NULL && !json_is_boolean(sub))
+		return "subdomains: true or false";
+	if (r->cmd == CTL_DOMAIN_SUBDOMAINS && sub == NULL)
+		return "subdomains: true or false is needed";
+	r->subdomains = json_is_true(sub);
 	if (r->cmd != CTL_DOMAIN_ACTIVATE && r->ed25519 &&
 	    strlen(r->selector) > LIM_DKIM_SELECTOR - strlen("-ed25519"))
 		return "selector: at most 55 characters (the Ed25519 key adds \"-ed25519\")";
@@ -348,6 +353,7 @@ ctl_needs(json_t *req, struct ctl_request *r)
 		return ctl_user(req, r);
 	case CTL_DOMAIN_ADD: case CTL_DOMAIN_LIST: case CTL_DOMAIN_REMOVE: case CTL_DOMAIN_DNS:
 	case CTL_DOMAIN_KEY: case CTL_DOMAIN_ACTIVATE: case CTL_DOMAIN_CHECK:
+	case CTL_DOMAIN_SUBDOMAINS:
 		return ctl_domain(req, r);
 	default:
 		return NULL;

@@ -35,8 +35,11 @@
  *               pair is "SELECTOR-ed25519"
  *   rsa_bits    domain.add, domain.key: 2048 (default), 3072 or 4096
  *   ed25519     domain.add, domain.key: false for an RSA key only
+ *   subdomains  domain.add (default false), domain.subdomains (needed):
+ *               sign the mail of its subdomains too
  *
- * domain.add, .remove, .dns, .key, .activate and .check need "domain";
+ * domain.add, .remove, .dns, .key, .activate, .check and .subdomains
+ * need "domain";
  * domain.activate a "selector" too.
  *   all         true: everything (retry, hold, release, purge)
  *   name, hash, domains   user.add / user.passwd / user.remove: a user
@@ -61,7 +64,7 @@ enum ctl_cmd {
 	CTL_PURGE, CTL_BOUNCES, CTL_STATS, CTL_USER_LIST, CTL_USER_ADD, CTL_USER_PASSWD,
 	CTL_USER_REMOVE, CTL_RELOAD, CTL_MONITOR, CTL_QUEUE_COUNT, CTL_QUEUE_DOMAINS,
 	CTL_DOMAIN_ADD, CTL_DOMAIN_LIST, CTL_DOMAIN_REMOVE, CTL_DOMAIN_DNS, CTL_DOMAIN_KEY,
-	CTL_DOMAIN_ACTIVATE, CTL_DOMAIN_CHECK,
+	CTL_DOMAIN_ACTIVATE, CTL_DOMAIN_CHECK, CTL_DOMAIN_SUBDOMAINS,
 };
 
 struct ctl_request {
@@ -85,6 +88,7 @@ struct ctl_request {
 	char selector[LIM_DKIM_SELECTOR + 1];	/* domain.*: "" for the default */
 	int rsa_bits;			/* domain.add, domain.key: 2048 (default), 3072, 4096 */
 	int ed25519;			/* and an Ed25519 key (default true) */
+	int subdomains;			/* domain.add, domain.subdomains */
 };
 
 /*

@@ -114,6 +114,20 @@ domain_add(struct queue *q, const char *name, int new, const struct domain_key *
 }
 
 int
+domain_set_subdomains(struct queue *q, const char *name, int on)
+{
+	sqlite3_stmt *st = domain_prep(q, "UPDATE domains SET subdomains = ? WHERE name = ?");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, on != 0);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	rc = domain_done(q, st);
+	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
+}
+
+int
 domain_remove(struct queue *q, const char *name)
 {
 	sqlite3_stmt *st = domain_prep(q, "DELETE FROM domains WHERE name = ?");
@@ -199,9 +213,10 @@ int
 domain_keys(struct queue *q, const char *name, int with_private,
     void (*cb)(void *ctx, const struct domain_key *k), void *ctx)
 {
-	sqlite3_stmt *st = domain_prep(q, "SELECT domain, selector, algorithm, bits, public_key,"
-	    " private_key, active, created_at FROM dkim_keys WHERE ?1 IS NULL OR domain = ?1"
-	    " ORDER BY domain, id");
+	sqlite3_stmt *st = domain_prep(q, "SELECT k.domain, k.selector, k.algorithm, k.bits,"
+	    " k.public_key, k.private_key, k.active, k.created_at, d.subdomains FROM dkim_keys k"
+	    " JOIN domains d ON d.name = k.domain WHERE ?1 IS NULL OR k.domain = ?1"
+	    " ORDER BY k.domain, k.id");
 	struct domain_key k;
 	int rc;
 
@@ -218,6 +233,7 @@ domain_keys(struct queue *q, const char *name, int with_private,
 		k.private_key = with_private ? (const char *)sqlite3_column_text(st, 5) : NULL;
 		k.active = sqlite3_column_int(st, 6);
 		k.created_at = (time_t)sqlite3_column_int64(st, 7);
+		k.subdomains = sqlite3_column_int(st, 8);
 		cb(ctx, &k);
 	}
 	sqlite3_finalize(st);

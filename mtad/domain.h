@@ -30,6 +30,7 @@ struct domain_key {
 	const char *public_key;			/* base64 */
 	const char *private_key;		/* PEM; NULL unless asked for */
 	int bits, active;		/* DOMAIN_SIGNS, _WAITING, _RETIRED */
+	int subdomains;			/* its domain signs for its subdomains */
 	time_t created_at;
 };
 
@@ -38,6 +39,8 @@ struct domain_key {
  * (it has LIM_DKIM_KEYS pairs already), -1. */
 int domain_add(struct queue *q, const char *name, int new, const struct domain_key *keys,
     size_t n, time_t now);
+/* Sign, or stop signing, for the subdomains too: 0, 1 no such domain, -1. */
+int domain_set_subdomains(struct queue *q, const char *name, int on);
 /* 0, 1 no such domain, -1. */
 int domain_remove(struct queue *q, const char *name);
 /* Make `selector`'s pair the one that signs (the pair that signed

@@ -779,7 +779,8 @@ mtactl_domain_print(struct mtactl *m, json_t *r, int list)
 	}
 	json_array_foreach(r, i, d) {
 		ctlclient_addr(json_string_value(json_object_get(d, "name")), name, sizeof name);
-		printf("%s\n", name);
+		printf("%s%s\n", name, json_is_true(json_object_get(d, "subdomains")) ?
+		    " (and its subdomains)" : "");
 		mtactl_domain_keys(d);
 	}
 	if (list && json_array_size(r) == 0)
@@ -806,6 +807,8 @@ mtactl_domain_cmd(struct mtactl *m, const char *cmd)
 		json_object_set_new(req, "rsa_bits", json_integer(atoi(bits)));
 	if (mtactl_opt(m, "no-ed25519") != NULL)
 		json_object_set_new(req, "ed25519", json_false());
+	if (mtactl_opt(m, "subdomains") != NULL)
+		json_object_set_new(req, "subdomains", json_true());
 	if ((r = mtactl_call(m, req, &rc)) == NULL)
 		return rc;
 	if (strcmp(cmd, "domain.remove") == 0) {
@@ -840,6 +843,21 @@ static int
 mtactl_domain_remove(struct mtactl *m)
 {
 	return mtactl_domain_cmd(m, "domain.remove");
+}
+
+/* domain subdomains NAME on|off */
+static int
+mtactl_domain_subdomains(struct mtactl *m)
+{
+	json_t *r;
+	int rc, on = strcmp(m->pos[1], "on") == 0;
+
+	if (!on && strcmp(m->pos[1], "off") != 0)
+		return mtactl_usage("domain subdomains: on or off, not \"%s\"", m->pos[1]);
+	if ((r = mtactl_call(m, json_pack("{s:s, s:s, s:b}", "cmd", "domain.subdomains",
+	    "domain", m->pos[0], "subdomains", on), &rc)) == NULL)
+		return rc;
+	return mtactl_domain_print(m, r, 0);
 }
 
 static int
@@ -991,8 +1009,10 @@ static const struct mtactl_cmd mtactl_cmds[] = {
 	{ "user passwd", "NAME", "", "change a user's password", 1, 1, mtactl_user_passwd },
 	{ "user remove", "NAME", "", "remove a user", 1, 1, mtactl_user_remove },
 	{ "user list", "", "", "users and their sender domains", 0, 0, mtactl_user_list },
-	{ "domain add", "NAME", "--selector S --rsa-bits N --no-ed25519",
+	{ "domain add", "NAME", "--selector S --rsa-bits N --no-ed25519 --subdomains",
 	    "a sender domain and its DKIM keys", 1, 1, mtactl_domain_add },
+	{ "domain subdomains", "NAME on|off", "", "sign for its subdomains too", 2, 2,
+	    mtactl_domain_subdomains },
 	{ "domain list", "", "", "sender domains and their keys", 0, 0, mtactl_domain_list },
 	{ "domain dns", "NAME", "", "the DNS records to publish", 1, 1, mtactl_domain_dns },
 	{ "domain check", "NAME", "", "are they published right? (exit 1: no)", 1, 1,

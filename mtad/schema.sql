@@ -115,3 +115,9 @@ CREATE TABLE dkim_keys (
     created_at  INTEGER NOT NULL,
     UNIQUE (domain, selector)
 );
+
+-- migration 6
+-- A sender domain may sign for its subdomains too (mtactl domain add
+-- --subdomains): mail From: news.example.org is then signed d=example.org
+-- when news.example.org has no keys of its own.
+ALTER TABLE domains ADD COLUMN subdomains INTEGER NOT NULL DEFAULT 0;

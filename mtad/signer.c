@@ -15,6 +15,7 @@
 
 struct signer_key {
 	char domain[LIM_DOMAIN + 1], selector[LIM_DKIM_SELECTOR + 1], algo[16];
+	int subdomains;			/* signs for the domain's subdomains too */
 	struct dkimkey *key;
 };
 
@@ -70,6 +71,7 @@ signer_add(void *ctx, const struct domain_key *k)
 		dkimkey_free(sk->key);
 		return;
 	}
+	sk->subdomains = k->subdomains;
 	if (s->n == 0 || strcmp(s->keys[s->n - 1].domain, sk->domain) != 0)
 		s->ndomains++;		/* keys come sorted by domain */
 	s->n++;
@@ -116,14 +118,33 @@ signer_domains(void)
 	return n;
 }
 
-/* Every active key of `domain` signs msg; the fields go into sigs. */
-static int
-signer_fields(struct signer_set *s, const struct buf *msg, const char *domain, time_t now,
-    struct buf *sigs)
+/* The sender domain that signs for `from`: itself, else its nearest
+ * parent that signs for subdomains; NULL when none. */
+static const char *
+signer_owner(const struct signer_set *s, const char *from)
 {
+	const char *d;
+	size_t i;
+
+	for (d = from; d != NULL; d = strchr(d, '.') ? strchr(d, '.') + 1 : NULL)
+		for (i = 0; i < s->n; i++)
+			if (strcmp(s->keys[i].domain, d) == 0 && (d == from || s->keys[i].subdomains))
+				return s->keys[i].domain;
+	return NULL;
+}
+
+/* Every active key of the domain that owns `from` signs msg; the fields
+ * go into sigs; the signing domain (d=) into `from`. */
+static int
+signer_fields(struct signer_set *s, const struct buf *msg, char *from, size_t size,
+    time_t now, struct buf *sigs)
+{
+	const char *domain = signer_owner(s, from);
 	size_t i;
 	int used = 0;
 
+	if (domain == NULL)
+		return 0;
 	for (i = 0; i < s->n; i++) {
 		struct signer_key *k = &s->keys[i];
 		struct dkim_signer ds = { k->domain, k->selector, k->algo, dkimkey_sign, k->key };
@@ -134,6 +155,8 @@ signer_fields(struct signer_set *s, const struct buf *msg, const char *domain, t
 			return -1;
 		used = 1;
 	}
+	if (domain != from)
+		(void)str_copy(from, size, domain);	/* d= is the parent */
 	return used;
 }
 
@@ -151,7 +174,7 @@ signer_sign(struct buf *msg, time_t now, char *domain, size_t size)
 		return 0;
 	}
 	buf_init(&sigs, 64 * 1024);
-	rc = signer_fields(s, msg, domain, now, &sigs);
+	rc = signer_fields(s, msg, domain, size, now, &sigs);
 	if (rc > 0 && buf_insert(msg, 0, sigs.data, sigs.len) < 0)
 		rc = -1;
 	buf_free(&sigs);

@@ -52,7 +52,8 @@ ROW_KEYS = {"id", "rcpt_id", "sender", "recipient", "domain", "state", "attempts
 # every command of mtactl's table (mtactl_cmds[] in mtad/mtactl.c)
 COMMANDS = ["status", "queue", "show", "retry", "hold", "release", "purge", "bounces",
             "stats", "user add", "user passwd", "user remove", "user list", "domain add",
-            "domain list", "domain dns", "domain check", "domain key", "domain activate",
+            "domain subdomains", "domain list", "domain dns", "domain check", "domain key",
+            "domain activate",
             "domain remove", "reload", "monitor", "send", "help", "completion"]
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")

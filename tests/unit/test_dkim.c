@@ -50,6 +50,18 @@ test_canon(void)
 	BODY("a\r\n\r\n\r\nb\r\n\r\n", "a\r\n\r\n\r\nb\r\n");
 	BODY("trail \t \r\n", "trail\r\n");
 	BODY("in  side\t\tx\r\n", "in side x\r\n");
+	/* a very long line (998 octets, blanks inside) */
+	{
+		char in[1004], want[1004];
+		size_t i;
+
+		for (i = 0; i < 998; i++)
+			in[i] = i % 10 == 9 ? ' ' : 'x';
+		memcpy(in + 998, " \t\r\n", 5);	/* trailing blanks go */
+		memcpy(want, in, 998);
+		memcpy(want + 998, "\r\n", 3);
+		body(in, strlen(in), want);
+	}
 }
 
 static void
