@@ -474,6 +474,38 @@ def test_dkim_mail_of_other_domains_is_unsigned(relay, sink):
         assert sig_tags(data) == [], (r, data[:2000])
 
 
+def test_dkim_subdomains_signed_by_the_parent(relay, sink):
+    """`domain subdomains NAME on`: mail From: a subdomain without keys of
+    its own is signed d=NAME with NAME's keys (verified by dkimpy); a
+    look-alike is not; `off` stops it; a subdomain with keys of its own
+    signs for itself."""
+    m, zone, sels = signed_relay(relay)
+    assert ctl_json(m, "domain", "subdomains", DOMAIN, "on")["subdomains"] is True
+    assert "(and its subdomains)" in ctl(m, "domain", "list").stdout
+    q1 = send_raw(m, simple(frm=f"x@news.{DOMAIN}"), "p1@example.net")
+    q2 = send_raw(m, simple(frm=f"x@a.b.{DOMAIN}"), "p2@example.net")
+    q3 = send_raw(m, simple(frm=f"x@evil{DOMAIN}"), "p3@example.net")
+    assert received_dkim(m, q1) == DOMAIN and received_dkim(m, q2) == DOMAIN
+    assert received_dkim(m, q3) == "none"
+    assert_signed(one_for(sink, "p1@example.net"), zone, DOMAIN, sels, "subdomain")
+    assert_signed(one_for(sink, "p2@example.net"), zone, DOMAIN, sels, "sub-subdomain")
+    assert sig_tags(one_for(sink, "p3@example.net")) == []
+    # a subdomain with its own keys signs as itself
+    own = f"own.{DOMAIN}"
+    domain_add(m, own)
+    zone.add(m, own)
+    q4 = send_raw(m, simple(frm=f"x@{own}"), "p4@example.net")
+    assert received_dkim(m, q4) == own
+    tags = sig_tags(one_for(sink, "p4@example.net"))
+    assert tags and all(t["d"] == own for t in tags), tags
+    # off: the parent no longer signs for them
+    assert ctl_json(m, "domain", "subdomains", DOMAIN, "off")["subdomains"] is False
+    q5 = send_raw(m, simple(frm=f"x@news.{DOMAIN}"), "p5@example.net")
+    assert received_dkim(m, q5) == "none"
+    r = ctl(m, "domain", "subdomains", DOMAIN, "maybe", rc=2)
+    assert "on or off" in r.stderr, r.stderr
+
+
 # ---------------------------------------------------------------- IDN
 
 def test_dkim_idn_sender_domain(relay, sink):
