@@ -574,21 +574,31 @@ dns_route_mx(const char *domain, unsigned port, struct dns_targets *out, char *w
 
 /* ---- lookups for domain check ---- */
 
+/* dns_query of a name that dns_name must accept first. */
+static enum dns_status
+dns_lookup(const char *name, int type, const char *tname, struct ub_result **r, char *why,
+    size_t whysize)
+{
+	char q[LIM_DOMAIN + 1];
+
+	*r = NULL;
+	if (dns_name(name, q, sizeof q) != 0) {
+		dns_why(why, whysize, "\"%.64s\": not a valid domain name", name);
+		return DNS_NXDOMAIN;
+	}
+	return dns_query(q, type, tname, r, why, whysize);
+}
+
 enum dns_status
 dns_txt(const char *name, char (*out)[LIM_DNS_TXT + 1], size_t *n, char *why,
     size_t whysize)
 {
-	char q[LIM_DOMAIN + 1];
 	struct ub_result *r;
 	enum dns_status st;
 	size_t i;
 
 	*n = 0;
-	if (dns_name(name, q, sizeof q) != 0) {
-		dns_why(why, whysize, "\"%.64s\": not a valid domain name", name);
-		return DNS_NXDOMAIN;
-	}
-	if ((st = dns_query(q, DNS_T_TXT, "TXT", &r, why, whysize)) != DNS_OK)
+	if ((st = dns_lookup(name, DNS_T_TXT, "TXT", &r, why, whysize)) != DNS_OK)
 		return st;
 	for (i = 0; r->data[i] != NULL && *n < LIM_DNS_RECORDS; i++) {
 		const unsigned char *d = (const unsigned char *)r->data[i];
@@ -614,17 +624,12 @@ dns_txt(const char *name, char (*out)[LIM_DNS_TXT + 1], size_t *n, char *why,
 enum dns_status
 dns_mx(const char *domain, struct dns_mx *out, size_t *n, char *why, size_t whysize)
 {
-	char q[LIM_DOMAIN + 1];
 	struct ub_result *r;
 	enum dns_status st;
 	size_t i;
 
 	*n = 0;
-	if (dns_name(domain, q, sizeof q) != 0) {
-		dns_why(why, whysize, "\"%.64s\": not a valid domain name", domain);
-		return DNS_NXDOMAIN;
-	}
-	if ((st = dns_query(q, DNS_T_MX, "MX", &r, why, whysize)) != DNS_OK)
+	if ((st = dns_lookup(domain, DNS_T_MX, "MX", &r, why, whysize)) != DNS_OK)
 		return st;
 	for (i = 0; r->data[i] != NULL && *n < LIM_DNS_RECORDS; i++)
 		if (dns_mx_parse((const unsigned char *)r->data[i], (size_t)r->len[i],

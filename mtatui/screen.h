@@ -76,6 +76,8 @@ int list_tagged(const struct list *l, long long key);
 int list_tag(struct list *l, long long key);
 /* Draw the column titles at y and the rows below, in height lines. */
 void list_draw(struct tui *t, struct screen *s, int y, int height, int width);
+/* The row of rows whose string member is value, or NULL. */
+json_t *list_find(json_t *rows, const char *member, const char *value);
 /* A cell's text: s (cut to LIST_CELL), or "-" when NULL. */
 void list_cell(char *cell, const char *s);
 /* The filter/search/sort summary for the tab line. */

@@ -36,20 +36,6 @@ domains_head(struct tui *t, struct screen *s, int y, int width)
 	return 1;
 }
 
-/* The row of domain d in rows, or NULL. */
-static json_t *
-domains_find(json_t *rows, const char *d)
-{
-	json_t *r;
-	size_t i;
-
-	json_array_foreach(rows, i, r)
-		if (strcmp(json_string_value(json_object_get(r, "domain")) ?
-		    json_string_value(json_object_get(r, "domain")) : "", d) == 0)
-			return r;
-	return NULL;
-}
-
 /* "rsa+ed25519 SEL" for a domain of domain.list. */
 static json_t *
 domains_dkim(json_t *d)
@@ -94,8 +80,8 @@ domains_fetch(struct tui *t, struct screen *s)
 		return -1;
 	}
 	json_array_foreach(q, i, d) {
-		json_t *r = domains_find(rows, json_string_value(json_object_get(d, "domain")) ?
-		    json_string_value(json_object_get(d, "domain")) : "");
+		json_t *r = list_find(rows, "domain", json_string_value(json_object_get(d,
+		    "domain")) ? json_string_value(json_object_get(d, "domain")) : "");
 
 		if (r != NULL)
 			json_object_update_missing(r, d);

@@ -70,12 +70,10 @@ stats_head(struct tui *t, struct screen *s, int y, int width)
 static json_t *
 stats_row(json_t *rows, const char *d)
 {
-	json_t *r;
-	size_t i;
+	json_t *r = list_find(rows, "domain", d);
 
-	json_array_foreach(rows, i, r)
-		if (strcmp(json_string_value(json_object_get(r, "domain")), d) == 0)
-			return r;
+	if (r != NULL)
+		return r;
 	r = json_pack("{s:s}", "domain", d);
 	json_array_append_new(rows, r);
 	return r;

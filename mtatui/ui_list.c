@@ -197,6 +197,21 @@ list_draw(struct tui *t, struct screen *s, int y, int height, int width)
 	}
 }
 
+json_t *
+list_find(json_t *rows, const char *member, const char *value)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(rows, i, r) {
+		const char *v = json_string_value(json_object_get(r, member));
+
+		if (strcmp(v ? v : "", value) == 0)
+			return r;
+	}
+	return NULL;
+}
+
 void
 list_cell(char *cell, const char *s)
 {
