@@ -646,7 +646,8 @@ ctl_domain_job(struct queue *q, void *arg)
 {
 	struct ctl_keys *ks = arg;
 	const struct ctl_request *r = ks->r;
-	time_t now = time(NULL);
+	/* the keys' time: the one their default selector is named after */
+	time_t now = ks->n ? ks->k[0].created_at : time(NULL);
 
 	switch (r->cmd) {
 	case CTL_DOMAIN_ADD:
