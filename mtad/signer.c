@@ -168,7 +168,7 @@ signer_sign(struct buf *msg, time_t now, char *domain, size_t size)
 	int rc = 0;
 
 	domain[0] = '\0';
-	if (s == NULL || msg->data == NULL ||
+	if (s == NULL || s->n == 0 || msg->data == NULL ||	/* nothing to sign with */
 	    dkim_from_domain(msg->data, msg->len, domain, size) < 0) {
 		signer_unref(s);
 		return 0;
