@@ -165,6 +165,14 @@ ctl_str(const char *s)
 
 typedef void ctl_fn(struct ctl_client *c, const struct ctl_request *r);
 
+/* A destination paused for throttling: {domain, until, reply}. */
+static void
+ctl_paused_json(void *ctx, const char *domain, time_t until, const char *why)
+{
+	json_array_append_new(ctx, json_pack("{s:s, s:o, s:o}", "domain", domain, "until",
+	    ctl_time(until), "reply", ctl_str(why)));
+}
+
 static void
 ctl_status(struct ctl_client *c, const struct ctl_request *r)
 {
@@ -172,11 +180,15 @@ ctl_status(struct ctl_client *c, const struct ctl_request *r)
 	struct conf *cf = conf_current();
 	json_t *res, *queue = json_object(), *ls = json_array();
 	long long counts[4], last_minute = 0;
+	json_t *paused = json_array();
 	unsigned claimed, conns;
 	size_t i;
 
 	(void)r;
 	if (queue_counts(ctl.q, counts) < 0) {
+		json_decref(paused);
+		json_decref(queue);
+		json_decref(ls);
 		conf_unref(cf);
 		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
 		return;
@@ -188,12 +200,14 @@ ctl_status(struct ctl_client *c, const struct ctl_request *r)
 		    "kind", conf_listen_kind_name(cf->listens[i].kind)));
 	sched_info(&claimed, &conns);
 	(void)queue_series(ctl.q, time(NULL) - 59, 60, &last_minute, 1);
+	sched_paused(ctl_paused_json, paused);
 	res = json_pack("{s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:b, s:s}", "version",
 	    MTAD_VERSION, "uptime", (json_int_t)(time(NULL) - ctl.started), "pid",
 	    (json_int_t)getpid(), "listeners", ls, "queue", queue, "in_flight",
 	    (json_int_t)claimed, "connections", (json_int_t)conns, "workers",
 	    (json_int_t)cf->workers, "delivery", cf->delivery, "hostname", cf->hostname);
 	json_object_set_new(res, "delivered_last_minute", json_integer(last_minute));
+	json_object_set_new(res, "paused", paused);
 	conf_unref(cf);
 	ctl_reply_ok(c, res);
 }
@@ -536,7 +550,13 @@ ctl_queue_change(struct ctl_client *c, const struct ctl_request *r)
 		    ctlproto_cmd_name(r->cmd) + 6, "%lld recipients, by %s", ch.n, who);
 		ctl_reply_ok(c, json_pack("{s:I}", "count", (json_int_t)ch.n));
 	}
+	/* retry lifts a throttling pause: of the domain named, of every
+	 * domain for --all, else of the domains of the mail retried */
+	if (r->cmd == CTL_RETRY && (r->all || r->sel.domain))
+		sched_resume(r->all ? NULL : r->sel.domain);
 	for (i = 0; i < ch.ndomains; i++) {
+		if (r->cmd == CTL_RETRY)
+			sched_resume(ch.domains[i]);
 		sched_notify(ch.domains[i]);
 		free(ch.domains[i]);
 	}

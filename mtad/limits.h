@@ -103,6 +103,11 @@
 #define LIM_REPLY_TEXT 1024
 /* Delivery: candidates from DNS (hosts x addresses), addresses per host
  * (Postfix's smtp_mx_address_limit is 5 in all). */
+/* A throttling destination (trouble_throttle) pauses for 1 minute, then
+ * twice as long each time it throttles again, at most an hour; a delivery
+ * to it starts again from a minute. */
+#define LIM_THROTTLE_PAUSE_MIN 60
+#define LIM_THROTTLE_PAUSE_MAX 3600
 #define LIM_DNS_TARGETS 20
 #define LIM_DNS_ADDRS_PER_HOST 4
 /* domain check: a TXT record's text (its strings joined), TXT records of

@@ -348,6 +348,16 @@ mtactl_status(struct mtactl *m)
 	    (long long)json_integer_value(json_object_get(r, "in_flight")),
 	    (long long)json_integer_value(json_object_get(r, "connections")),
 	    (long long)json_integer_value(json_object_get(r, "workers")));
+	json_array_foreach(json_object_get(r, "paused"), i, l) {	/* throttled */
+		char name[LIM_DOMAIN * 4 + 1], left[32];
+
+		ctlclient_addr(json_string_value(json_object_get(l, "domain")), name, sizeof name);
+		ctlclient_dur(ctlclient_when(json_object_get(l, "until")) - time(NULL), left,
+		    sizeof left);
+		printf("paused: %s for %s more (mtactl retry --domain lifts it): %s\n", name, left,
+		    json_string_value(json_object_get(l, "reply")) ?
+		    json_string_value(json_object_get(l, "reply")) : "");
+	}
 	json_decref(r);
 	return EXIT_OK;
 }

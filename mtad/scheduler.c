@@ -28,6 +28,9 @@ struct sched_domain {
 	char name[LIM_DOMAIN + 1];
 	time_t next_due;		/* 0: nothing known to be waiting */
 	unsigned claimed;
+	time_t paused_until;		/* throttled: no claims before */
+	unsigned pauses;		/* throttles in a row: the pause grows */
+	char pause_why[LIM_REPLY_LINE];
 	struct sched_domain *hnext;
 };
 
@@ -90,7 +93,7 @@ sched_domain_drop_if_idle(struct sched_domain *d)
 {
 	struct sched_domain **pp = &sc.domains[sched_hash(d->name)];
 
-	if (d->next_due != 0 || d->claimed != 0)
+	if (d->next_due != 0 || d->claimed != 0 || d->pauses != 0)
 		return;
 	while (*pp != d)
 		pp = &(*pp)->hnext;
@@ -295,6 +298,12 @@ sched_claim_due(time_t now, const struct conf *c)
 
 			for (d = sc.domains[b]; d != NULL; d = dn) {
 				dn = d->hnext;
+				if (d->paused_until > now) {	/* throttled */
+					if (d->next_due != 0 && (next == 0 ||
+					    d->paused_until < next))
+						next = d->paused_until;
+					continue;
+				}
 				if (d->next_due != 0 && d->next_due <= now &&
 				    d->claimed < LIM_ACTIVE_PER_DOMAIN &&
 				    sc.claimed < LIM_ACTIVE_RCPTS) {
@@ -575,6 +584,70 @@ sched_notify(const char *domain)
 		d->next_due = now;
 		sched_kick();	/* else it is already known to be due */
 	}
+	pthread_mutex_unlock(&sc.lock);
+}
+
+void
+sched_throttle(const char *domain, const char *reply)
+{
+	struct sched_domain *d;
+	time_t now = time(NULL), pause = LIM_THROTTLE_PAUSE_MIN;
+	unsigned i;
+
+	pthread_mutex_lock(&sc.lock);
+	d = sched_domain(domain, 1);
+	for (i = 0; i < d->pauses && pause < LIM_THROTTLE_PAUSE_MAX; i++)
+		pause *= 2;
+	if (pause > LIM_THROTTLE_PAUSE_MAX)
+		pause = LIM_THROTTLE_PAUSE_MAX;
+	d->pauses++;
+	d->paused_until = now + pause;
+	(void)str_copy(d->pause_why, sizeof d->pause_why, reply);
+	pthread_mutex_unlock(&sc.lock);
+	log_msg(domain, "throttled", "paused %llds: %s", (long long)pause, reply);
+}
+
+void
+sched_delivered(const char *domain)
+{
+	struct sched_domain *d;
+
+	pthread_mutex_lock(&sc.lock);
+	if ((d = sched_domain(domain, 0)) != NULL && d->paused_until <= time(NULL))
+		d->pauses = 0;
+	pthread_mutex_unlock(&sc.lock);
+}
+
+void
+sched_resume(const char *domain)
+{
+	struct sched_domain *d;
+	size_t b;
+
+	pthread_mutex_lock(&sc.lock);
+	for (b = 0; b < SCHED_BUCKETS; b++)
+		for (d = sc.domains[b]; d != NULL; d = d->hnext)
+			if (domain == NULL || strcmp(d->name, domain) == 0) {
+				d->paused_until = 0;
+				d->pauses = 0;
+			}
+	sched_kick();
+	pthread_mutex_unlock(&sc.lock);
+}
+
+void
+sched_paused(void (*cb)(void *ctx, const char *domain, time_t until, const char *why),
+    void *ctx)
+{
+	struct sched_domain *d;
+	time_t now = time(NULL);
+	size_t b;
+
+	pthread_mutex_lock(&sc.lock);
+	for (b = 0; b < SCHED_BUCKETS; b++)
+		for (d = sc.domains[b]; d != NULL; d = d->hnext)
+			if (d->paused_until > now)
+				cb(ctx, d->name, d->paused_until, d->pause_why);
 	pthread_mutex_unlock(&sc.lock);
 }
 

@@ -75,6 +75,16 @@ void sched_free(void);
 void sched_notify(const char *domain);
 /* Look again now (the configuration changed). */
 void sched_wake(void);
+/* The destination of `domain` throttles us (trouble_throttle): no new
+ * attempt for it until a pause that grows with each throttle. */
+void sched_throttle(const char *domain, const char *reply);
+/* Mail to `domain` was delivered: its next pause starts short again. */
+void sched_delivered(const char *domain);
+/* Lift the pause of `domain` (NULL: of all); retry asks for this. */
+void sched_resume(const char *domain);
+/* Each paused domain: cb(ctx, domain, until, reply that paused it). */
+void sched_paused(void (*cb)(void *ctx, const char *domain, time_t until,
+    const char *why), void *ctx);
 /* What is in flight: recipients claimed, connections open. */
 void sched_info(unsigned *claimed, unsigned *connections);
 

@@ -130,3 +130,24 @@ trouble_class_name(enum bounce_class c)
 	}
 	return "soft";
 }
+
+int
+trouble_throttle(const char *reply)
+{
+	static const char *const marks[] = {
+		"4.7.28", "TSS04", "TS01", "4.7.650", "4.7.651", "4.7.652", "rate limit",
+		"ratelimit", "rate-limit", "throttl", "too many messages", "too many connections",
+		"unusual rate", "temporarily deferred due to",
+	};
+	size_t i;
+
+	if (reply == NULL || reply[0] != '4' || reply[1] < '0' || reply[1] > '9' ||
+	    reply[2] < '0' || reply[2] > '9')
+		return 0;
+	if (strncmp(reply, "421", 3) == 0)
+		return 1;
+	for (i = 0; i < sizeof marks / sizeof marks[0]; i++)
+		if (strcasestr(reply, marks[i]) != NULL)
+			return 1;
+	return 0;
+}

@@ -50,6 +50,14 @@ void trouble_local(int permanent, enum trouble_scope scope, const char *status,
 /* The class of a permanent failure (code may be 0 when only a status). */
 enum bounce_class trouble_class(int code, const char *status);
 const char *trouble_class_name(enum bounce_class c);
+/*
+ * Does a reply ("421 4.7.0 try later") say the receiver is throttling us
+ * -- rate, volume, reputation -- rather than failing this mail?  Any 421,
+ * and a 4xx with a big provider's throttling code or words (Gmail 4.7.28,
+ * Yahoo TSS04, Microsoft 4.7.650-4.7.652, "rate limit", "too many").  The
+ * scheduler then pauses the whole destination, longer each time.
+ */
+int trouble_throttle(const char *reply);
 /* Parse "X.Y.Z" at the start of s (RFC 3463); its length, or 0. */
 int trouble_status_parse(const char *s, char *out, unsigned long size);
 

@@ -532,6 +532,7 @@ worker_record_done(struct writer_job *job)
 	struct worker *w = r->w;
 	time_t retry = 0;
 	size_t i;
+	int throttled = 0, delivered = 0;
 
 	if (job->rc != QUEUE_OK)
 		log_msg(r->m.queue_id, "queue_error", "outcomes not recorded; the recipients "
@@ -541,6 +542,15 @@ worker_record_done(struct writer_job *job)
 		if (r->res[i].o.kind == QO_DEFERRED &&
 		    (retry == 0 || r->res[i].o.next_attempt < retry))
 			retry = r->res[i].o.next_attempt;
+		if (r->res[i].o.kind == QO_DEFERRED && !throttled &&
+		    trouble_throttle(r->res[i].reply)) {
+			sched_throttle(r->u->domain, r->res[i].reply);
+			throttled = 1;
+		}
+		if (r->res[i].o.kind == QO_DELIVERED && !delivered) {
+			sched_delivered(r->u->domain);
+			delivered = 1;
+		}
 	}
 	if (r->dsn.due && job->rc == QUEUE_OK) {
 		log_msg(r->dsn.queue_id, "dsn_queued", "for %s to <%s>", r->m.queue_id, r->m.sender);

@@ -110,6 +110,13 @@ stats_fetch(struct tui *t, struct screen *s)
 		json_object_set(r, "delivered24", json_object_get(v, "delivered"));
 		json_object_set(r, "bounced24", json_object_get(v, "bounced"));
 	}
+	json_array_foreach(json_object_get(t->status, "paused"), i, v) {	/* throttled */
+		json_t *r = stats_row(rows, json_string_value(json_object_get(v, "domain")) ?
+		    json_string_value(json_object_get(v, "domain")) : "");
+
+		json_object_set(r, "paused", json_object_get(v, "until"));
+		json_object_set(r, "last_reply", json_object_get(v, "reply"));
+	}
 	for (i = 0; i < 3; i++) {
 		json_decref(st.win[i]);
 		st.win[i] = win[i];
@@ -128,7 +135,6 @@ stats_cells(struct tui *t, json_t *row, char cells[][LIST_CELL], int *color)
 	long long waiting = 0;
 	size_t i;
 
-	(void)t;
 	ctlclient_addr(json_string_value(json_object_get(row, "domain")), cells[0], LIST_CELL);
 	for (i = 0; i < 4; i++)
 		waiting += json_integer_value(json_object_get(row, (const char *[]){ "queued",
@@ -140,6 +146,15 @@ stats_cells(struct tui *t, json_t *row, char cells[][LIST_CELL], int *color)
 	list_cell(cells[6], json_string_value(json_object_get(row,
 	    "last_reply")) ? json_string_value(json_object_get(row, "last_reply")) : "-");
 	*color = json_string_value(json_object_get(row, "last_reply")) ? C_DEFERRED : C_NONE;
+	if (json_object_get(row, "paused") != NULL) {	/* throttled: say so first */
+		char left[32], text[LIST_CELL];
+
+		ctlclient_dur(ctlclient_when(json_object_get(row, "paused")) - t->now, left,
+		    sizeof left);
+		(void)str_fmt(text, sizeof text, "PAUSED %s: %s", left, cells[6]);
+		list_cell(cells[6], text);
+		*color = C_BAD;
+	}
 }
 
 static int

@@ -95,13 +95,14 @@ ui_title(struct tui *t)
 	} else {
 		ctlclient_dur(json_integer_value(json_object_get(st, "uptime")), up, sizeof up);
 		(void)str_fmt(line, sizeof line, "mtatui  %s  up %s  queued %lld  deferred %lld"
-		    "  held %lld  sending %lld  %lld/min",
+		    "  held %lld  sending %lld  %lld/min%s",
 		    json_string_value(json_object_get(st, "hostname")), up,
 		    (long long)json_integer_value(json_object_get(q, "queued")),
 		    (long long)json_integer_value(json_object_get(q, "deferred")),
 		    (long long)json_integer_value(json_object_get(q, "held")),
 		    (long long)json_integer_value(json_object_get(q, "sending")),
-		    (long long)json_integer_value(json_object_get(st, "delivered_last_minute")));
+		    (long long)json_integer_value(json_object_get(st, "delivered_last_minute")),
+		    json_array_size(json_object_get(st, "paused")) ? "  PAUSED (see Stats)" : "");
 	}
 	ui_put(t, 0, 0, COLS, line, ui_attr(t, C_TITLE));
 }

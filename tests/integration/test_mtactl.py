@@ -1556,3 +1556,35 @@ def test_console_requests(relay, sink):
         # show: the body's start
         shown = ok({"cmd": "queue.show", "id": q2})
         assert shown["body"].startswith("hello "), shown
+
+
+# ---------------------------------------------------------------- throttling
+
+def test_throttled_destination_pauses_and_retry_lifts_it(relay, sink):
+    """A 421 (the receiver throttles) pauses that destination: new mail for
+    it waits, another domain keeps flowing, status shows the pause, and
+    `mtactl retry --domain` lifts it."""
+    sink.on_rcpt("421 4.7.0 try later", rcpts=["a1@slow.example"])
+    m = relay()
+    mark = m.mark()
+    submit(m, "s@example.org", ["a1@slow.example"])
+    m.wait_for_log(r"^\S+ slow\.example event=throttled msg=\"paused 60s: 421 4\.7\.0 try "
+                   r"later\"", since=mark)
+    st = ctl_json(m, "status")
+    assert [(p["domain"], p["reply"]) for p in st["paused"]] == \
+        [("slow.example", "421 4.7.0 try later")], st
+    assert "paused: slow.example for " in ctl(m, "status").stdout
+    # new mail for the paused domain is not tried; another domain's is
+    submit(m, "s@example.org", ["a2@slow.example"])
+    submit(m, "s@example.org", ["b@fast.example"])
+    sink.wait_messages(1, T, rcpt="b@fast.example")
+    m.wait_for_log(r" event=received .*", since=mark)
+    assert rcpt_states(m)["a2@slow.example"] == ("queued", 0), rcpt_states(m)
+    assert sink_rcpt_count(sink, "a2@slow.example") == 0
+    # retry --domain: the pause goes, both are delivered
+    sink.clear_rules()
+    ctl(m, "retry", "--domain", "slow.example")
+    sink.wait_messages(1, T, rcpt="a1@slow.example")
+    sink.wait_messages(1, T, rcpt="a2@slow.example")
+    assert ctl_json(m, "status")["paused"] == []
+    assert "paused:" not in ctl(m, "status").stdout

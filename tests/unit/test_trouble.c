@@ -88,7 +88,37 @@ test_local_and_parse(void)
 	CHECK_INT(trouble_status_parse("5.1234.1", s, sizeof s), 0);
 }
 
+static void
+test_throttle(void)
+{
+	static const struct { const char *reply; int want; } t[] = {
+		{ "421 4.7.0 try later", 1 },
+		{ "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail", 1 },
+		{ "451 4.7.28 unusual rate", 1 },
+		{ "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred", 1 },
+		{ "451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited", 1 },
+		{ "452 4.2.2 too many messages from you", 1 },
+		{ "450 4.7.1 Rate limit exceeded", 1 },
+		{ "451 4.3.0 Try later", 0 },
+		{ "450 4.2.0 mailbox busy", 0 },
+		{ "452 4.5.3 Too many recipients", 0 },
+		{ "550 5.7.1 rate limit", 0 },		/* permanent: not a pause */
+		{ "250 2.0.0 ok", 0 },
+		{ "", 0 },
+		{ "4", 0 },
+		{ "4x1 rate limit", 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (trouble_throttle(t[i].reply) != t[i].want)
+			test_fail(__FILE__, __LINE__, "\"%s\": %d, want %d", t[i].reply,
+			    trouble_throttle(t[i].reply), t[i].want);
+	CHECK_INT(trouble_throttle(NULL), 0);
+}
+
 const struct test trouble_tests[] = {
+	{ "throttle", test_throttle },
 	{ "verdicts", test_verdicts },
 	{ "classes", test_classes },
 	{ "local_and_parse", test_local_and_parse },
