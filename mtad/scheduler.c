@@ -38,6 +38,9 @@ struct sched_dest {
 	char key[LIM_DOMAIN + 32];	/* "mx:domain" or "route:host:port" */
 	struct sched_target target;
 	unsigned conns, max_conns;
+	/* `limit ... rate=`: one message every `interval` seconds, no burst
+	 * (GCRA: the next may go at `tat`, wall-clock seconds); 0: none */
+	double interval, tat;
 	struct sched_unit *head, *tail;
 	size_t pending;
 	int on_ring;
@@ -104,7 +107,7 @@ sched_domain_drop_if_idle(struct sched_domain *d)
 /* Where mail for `domain` goes under configuration c. */
 static void
 sched_target_for(const struct conf *c, const char *domain, struct sched_target *t,
-    char *key, size_t keysize, unsigned *max_conns)
+    char *key, size_t keysize, unsigned *max_conns, double *interval)
 {
 	const struct conf_route *r = conf_route_for(c, domain);
 	const struct conf_limit *l;
@@ -130,6 +133,7 @@ sched_target_for(const struct conf *c, const char *domain, struct sched_target *
 		l = conf_limit_for(c, domain);
 	}
 	*max_conns = l && l->connections ? l->connections : LIM_DEF_DEST_CONNECTIONS;
+	*interval = l && l->rate ? (double)l->rate_period / l->rate : 0;
 	t->msgs_per_conn = l && l->messages_per_connection ? l->messages_per_connection :
 	    LIM_DEF_MSGS_PER_CONN;
 }
@@ -143,8 +147,9 @@ sched_dest_for(const struct conf *c, const char *domain)
 	struct sched_dest **pp, *d;
 	char key[LIM_DOMAIN + 32];
 	unsigned max_conns;
+	double interval;
 
-	sched_target_for(c, domain, &t, key, sizeof key, &max_conns);
+	sched_target_for(c, domain, &t, key, sizeof key, &max_conns, &interval);
 	pp = &sc.dests[sched_hash(key)];
 	for (d = *pp; d != NULL; d = d->hnext)
 		if (strcmp(d->key, key) == 0)
@@ -157,6 +162,7 @@ sched_dest_for(const struct conf *c, const char *domain)
 	}
 	d->target = t;
 	d->max_conns = max_conns;
+	d->interval = interval;
 	return d;
 }
 
@@ -324,6 +330,27 @@ sched_claim_due(time_t now, const struct conf *c)
 
 /* ---- dispatching ---- */
 
+static double
+sched_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* May d send a message now under its rate?  Takes the slot when so. */
+static int
+sched_rate_take(struct sched_dest *d, double now)
+{
+	if (d->interval <= 0)
+		return 1;
+	if (d->tat > now)
+		return 0;
+	d->tat = now + d->interval;
+	return 1;
+}
+
 /* Take units from d's FIFO onto the job's list: at most LIM_JOB_MESSAGES,
  * and no more than the connection may still carry. */
 static void
@@ -338,7 +365,7 @@ sched_take_units(struct sched_dest *d, struct sched_job *job, int all)
 	}
 	if (max - n > LIM_JOB_MESSAGES && !all)
 		max = n + LIM_JOB_MESSAGES;
-	while (d->head != NULL && (all || n++ < max)) {
+	while (d->head != NULL && (all || (n++ < max && sched_rate_take(d, sched_now())))) {
 		struct sched_unit *u = d->head;
 
 		d->head = u->next;
@@ -386,7 +413,7 @@ sched_dispatch_one(void)
 			sched_ring_remove(prev, d);
 			if (sc.ring == NULL || was_last)
 				return 0;
-		} else if (d->conns < d->max_conns) {
+		} else if (d->conns < d->max_conns && (d->interval <= 0 || d->tat <= sched_now())) {
 			break;
 		} else {
 			prev = d;
@@ -405,6 +432,26 @@ sched_dispatch_one(void)
 	sc.nready++;
 	sc.ring = d;		/* the next round starts after d */
 	return 1;
+}
+
+/* When the first destination held back only by its rate may send again
+ * (wall-clock seconds), or 0. */
+static double
+sched_rate_next(void)
+{
+	struct sched_dest *d;
+	double next = 0;
+
+	if (sc.ring == NULL)
+		return 0;
+	d = sc.ring;
+	do {
+		if (d->pending > 0 && d->interval > 0 && d->conns < d->max_conns &&
+		    (next == 0 || d->tat < next))
+			next = d->tat;
+		d = d->ring_next;
+	} while (d != sc.ring);
+	return next;
 }
 
 /* Jobs for the workers that wait for one. */
@@ -435,6 +482,8 @@ sched_main(void *arg)
 		time_t now = time(NULL), next;
 		struct timespec until;
 
+		double rate_next;
+
 		sc.kicked = 0;
 		next = c->delivery ? sched_claim_due(now, c) : 0;
 		sched_dispatch();
@@ -445,6 +494,10 @@ sched_main(void *arg)
 			next = now + LIM_SCHED_IDLE;
 		until.tv_sec = next;
 		until.tv_nsec = 0;
+		if ((rate_next = sched_rate_next()) > 0 && rate_next < (double)next) {
+			until.tv_sec = (time_t)rate_next;	/* a rate slot opens first */
+			until.tv_nsec = (long)((rate_next - (double)until.tv_sec) * 1e9);
+		}
 		while (!sc.kicked && !sc.stopping &&
 		    pthread_cond_timedwait(&sc.wake, &sc.lock, &until) != ETIMEDOUT)
 			;

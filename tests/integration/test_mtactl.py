@@ -1588,3 +1588,24 @@ def test_throttled_destination_pauses_and_retry_lifts_it(relay, sink):
     sink.wait_messages(1, T, rcpt="a2@slow.example")
     assert ctl_json(m, "status")["paused"] == []
     assert "paused:" not in ctl(m, "status").stdout
+
+
+def test_limit_rate_is_honoured(make_mtad, sink):
+    """`limit * rate=600/m`: the sink sees at most 10 messages in any one
+    second, and the 40 arrive at 10 a second (within 10 %)."""
+    m = make_mtad(extra=relay_extra(sink, "limit * rate=600/m connections=4\n"), start=False)
+    m.env = ASAN_ENV
+    m.start()
+    n = 40
+    with Client(m.port) as c:
+        c.greeting()
+        c.ehlo()
+        for i in range(n):
+            c.send_message(body=f"Subject: r{i}\r\n\r\nx\r\n".encode(),
+                           sender="s@example.org", rcpts=(f"r{i}@rate.example",))
+    got = sink.wait_messages(n, 30)
+    at = sorted(x.at for x in got)
+    worst = max(sum(1 for t in at if a <= t < a + 1.0) for a in at)
+    assert worst <= 10 + 1, f"{worst} messages within one second (rate=600/m)"
+    rate = (n - 1) / (at[-1] - at[0])
+    assert 9.0 <= rate <= 11.0, f"{rate:.2f} messages/s, want 10 within 10 %"
