@@ -655,8 +655,10 @@ ctl_keys_make(struct ctl_keys *ks, int active, char *err, size_t errsize)
 		if (dkimkey_generate(algo, (unsigned)r->rsa_bits, &ks->pem[i], ks->pub[i],
 		    sizeof ks->pub[i], err, errsize) < 0)
 			return -1;
-		ks->k[i] = (struct domain_key){ r->domain, ks->sel[i], algo, ks->pub[i],
-		    ks->pem[i], i ? 256 : r->rsa_bits, active, now, r->subdomains };
+		ks->k[i] = (struct domain_key){ .domain = r->domain, .selector = ks->sel[i],
+		    .algo = algo, .public_key = ks->pub[i], .private_key = ks->pem[i],
+		    .bits = i ? 256 : r->rsa_bits, .active = active, .created_at = now,
+		    .subdomains = r->subdomains };
 	}
 	return 0;
 }
