@@ -15,6 +15,8 @@ Rules are tried in the order they were added; the first one that matches
 the reply and uses up one of its times.  No rule: the command is accepted.
 
 Everything is recorded, under a lock:
+  sink.open_now, sink.max_open  TCP connections open now, and the most at
+                 once (set max_open = open_now to start counting afresh)
   sink.sessions  one Session per connection that said EHLO/HELO (tls, auth
                  user, helo) -- the Controller's own start-up probe says
                  neither and is not counted
@@ -168,6 +170,17 @@ class _SinkSMTP(SMTP):
         self.sink_session = None
         self.sink_cut = []
 
+    def connection_made(self, transport):
+        with self._sink._cond:              # connections open at once
+            self._sink.open_now += 1
+            self._sink.max_open = max(self._sink.max_open, self._sink.open_now)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc):
+        with self._sink._cond:
+            self._sink.open_now -= 1
+        super().connection_lost(exc)
+
     async def smtp_MAIL(self, arg):
         cut = []
         if self._sink.dsn and arg:
@@ -304,6 +317,7 @@ class Sink:
         self.hostname = hostname or f"sink-{host}.example.net"
         self.rules = []
         self.sessions = []
+        self.open_now = self.max_open = 0   # TCP connections (probe included)
         self.mails = []
         self.rcpts = []
         self.messages = []

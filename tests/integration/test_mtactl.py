@@ -1609,3 +1609,27 @@ def test_limit_rate_is_honoured(make_mtad, sink):
     assert worst <= 10 + 1, f"{worst} messages within one second (rate=600/m)"
     rate = (n - 1) / (at[-1] - at[0])
     assert 9.0 <= rate <= 11.0, f"{rate:.2f} messages/s, want 10 within 10 %"
+
+
+def test_limit_connections_never_exceeded(make_mtad):
+    """`limit * connections=3`: with a slow sink and one message per
+    connection, the sink never sees more than 3 connections at once (and
+    does see more than one: the limit is used, not just obeyed)."""
+    s = Sink("127.0.0.1", free_port(), data_delay=0.2).start()
+    try:
+        with s._cond:
+            s.max_open = s.open_now         # forget the start-up probe
+        m = make_mtad(extra=f"route * 127.0.0.1:{s.port} tls=none\nretry 1h\n"
+                      "limit * connections=3 messages_per_connection=1\n", start=False)
+        m.env = ASAN_ENV
+        m.start()
+        with Client(m.port) as c:
+            c.greeting()
+            c.ehlo()
+            for i in range(20):
+                c.send_message(body=f"Subject: c{i}\r\n\r\nx\r\n".encode(),
+                               sender="s@example.org", rcpts=(f"c{i}@conn.example",))
+        s.wait_messages(20, 30)
+        assert 2 <= s.max_open <= 3, f"{s.max_open} connections at once (connections=3)"
+    finally:
+        s.stop()
