@@ -173,6 +173,7 @@ completion: $(MTACTL)
 bench: $(MTAD) $(MTACTL) $(MTATUI)
 	tests/bench/intake $(MTAD)
 	DKIM=1 tests/bench/intake $(MTAD)
+	QUEUED=1000000 tests/bench/intake $(MTAD)
 	tests/bench/listing $(MTAD)
 	tests/bench/console $(MTAD)
 
