@@ -649,6 +649,10 @@ sched_throttle(const char *domain, const char *reply)
 
 	pthread_mutex_lock(&sc.lock);
 	d = sched_domain(domain, 1);
+	if (d->paused_until > now) {	/* the same episode: the mail in flight */
+		pthread_mutex_unlock(&sc.lock);
+		return;
+	}
 	for (i = 0; i < d->pauses && pause < LIM_THROTTLE_PAUSE_MAX; i++)
 		pause *= 2;
 	if (pause > LIM_THROTTLE_PAUSE_MAX)
