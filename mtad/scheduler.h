@@ -76,7 +76,8 @@ void sched_notify(const char *domain);
 /* Look again now (the configuration changed). */
 void sched_wake(void);
 /* The destination of `domain` throttles us (trouble_throttle): no new
- * attempt for it until a pause that grows with each throttle. */
+ * attempt for it until a pause that grows with each throttle (replies to
+ * mail already in flight during a pause do not count again). */
 void sched_throttle(const char *domain, const char *reply);
 /* Mail to `domain` was delivered: its next pause starts short again. */
 void sched_delivered(const char *domain);
