@@ -51,6 +51,7 @@ struct mtactl {
 	int json;
 	struct conf *conf;
 	struct ctlclient cc;		/* control socket, fd -1 until used */
+	const struct mtactl_cmd *cmd;	/* the command run */
 	/* the command line, parsed against the command's entry */
 	char *pos[4];
 	int npos;
@@ -65,6 +66,8 @@ struct mtactl_cmd {
 	const char *help;
 	int min_pos, max_pos;
 	int (*fn)(struct mtactl *m);
+	const char *proto;		/* the request, for fns several commands share */
+	const char *done;		/* queue changes: "held" in "3 recipients held" */
 };
 
 static int mtactl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -468,8 +471,9 @@ mtactl_show(struct mtactl *m)
 
 /* retry, hold, release, purge: ID, or options saying which. */
 static int
-mtactl_change(struct mtactl *m, const char *cmd, const char *done)
+mtactl_change(struct mtactl *m)
 {
+	const char *cmd = m->cmd->proto, *done = m->cmd->done;
 	json_t *req = json_pack("{s:s}", "cmd", cmd), *r;
 	int rc;
 
@@ -489,30 +493,6 @@ mtactl_change(struct mtactl *m, const char *cmd, const char *done)
 	    done);
 	json_decref(r);
 	return EXIT_OK;
-}
-
-static int
-mtactl_retry(struct mtactl *m)
-{
-	return mtactl_change(m, "queue.retry", "to be tried now");
-}
-
-static int
-mtactl_hold(struct mtactl *m)
-{
-	return mtactl_change(m, "queue.hold", "held");
-}
-
-static int
-mtactl_release(struct mtactl *m)
-{
-	return mtactl_change(m, "queue.release", "released");
-}
-
-static int
-mtactl_purge(struct mtactl *m)
-{
-	return mtactl_change(m, "queue.purge", "purged (no DSN sent)");
 }
 
 static int
@@ -801,8 +781,9 @@ mtactl_domain_print(struct mtactl *m, json_t *r, int list)
 
 /* domain add|key|remove|activate|list: the request, and what to print. */
 static int
-mtactl_domain_cmd(struct mtactl *m, const char *cmd)
+mtactl_domain_cmd(struct mtactl *m)
 {
+	const char *cmd = m->cmd->proto;
 	json_t *req = json_pack("{s:s}", "cmd", cmd), *r;
 	const char *sel = mtactl_opt(m, "selector"), *bits = mtactl_opt(m, "rsa-bits");
 	int rc;
@@ -831,30 +812,6 @@ mtactl_domain_cmd(struct mtactl *m, const char *cmd)
 	return mtactl_domain_print(m, r, strcmp(cmd, "domain.list") == 0);
 }
 
-static int
-mtactl_domain_add(struct mtactl *m)
-{
-	return mtactl_domain_cmd(m, "domain.add");
-}
-
-static int
-mtactl_domain_key(struct mtactl *m)
-{
-	return mtactl_domain_cmd(m, "domain.key");
-}
-
-static int
-mtactl_domain_activate(struct mtactl *m)
-{
-	return mtactl_domain_cmd(m, "domain.activate");
-}
-
-static int
-mtactl_domain_remove(struct mtactl *m)
-{
-	return mtactl_domain_cmd(m, "domain.remove");
-}
-
 /* domain subdomains NAME on|off */
 static int
 mtactl_domain_subdomains(struct mtactl *m)
@@ -868,12 +825,6 @@ mtactl_domain_subdomains(struct mtactl *m)
 	    "domain", m->pos[0], "subdomains", on), &rc)) == NULL)
 		return rc;
 	return mtactl_domain_print(m, r, 0);
-}
-
-static int
-mtactl_domain_list(struct mtactl *m)
-{
-	return mtactl_domain_cmd(m, "domain.list");
 }
 
 /* domain check: ITEM VERDICT WHY; exit 1 unless every item is ok. */
@@ -1003,42 +954,42 @@ static int mtactl_completion(struct mtactl *m);
 
 /* The grammar.  `mtactl help` prints it; lines fit 80 columns. */
 static const struct mtactl_cmd mtactl_cmds[] = {
-	{ "status", "", "", "version, uptime, listeners, queue counts", 0, 0, mtactl_status },
+	{ "status", "", "", "version, uptime, listeners, queue counts", 0, 0, mtactl_status, NULL, NULL },
 	{ "queue", "", "--state S --domain D --sender A --limit N",
-	    "waiting recipients", 0, 0, mtactl_queue },
-	{ "show", "ID", "", "a message: envelope, headers, attempts", 1, 1, mtactl_show },
-	{ "retry", "[ID]", "--domain D --all", "try now", 0, 1, mtactl_retry },
-	{ "hold", "[ID]", "--domain D", "stop delivering", 0, 1, mtactl_hold },
-	{ "release", "[ID]", "--domain D", "deliver held mail again", 0, 1, mtactl_release },
+	    "waiting recipients", 0, 0, mtactl_queue, NULL, NULL },
+	{ "show", "ID", "", "a message: envelope, headers, attempts", 1, 1, mtactl_show, NULL, NULL },
+	{ "retry", "[ID]", "--domain D --all", "try now", 0, 1, mtactl_change, "queue.retry", "to be tried now" },
+	{ "hold", "[ID]", "--domain D", "stop delivering", 0, 1, mtactl_change, "queue.hold", "held" },
+	{ "release", "[ID]", "--domain D", "deliver held mail again", 0, 1, mtactl_change, "queue.release", "released" },
 	{ "purge", "[ID]", "--domain D --state S --older-than T",
-	    "delete, without a DSN", 0, 1, mtactl_purge },
+	    "delete, without a DSN", 0, 1, mtactl_change, "queue.purge", "purged (no DSN sent)" },
 	{ "bounces", "", "--since T --domain D --limit N", "the bounce log", 0, 0,
-	    mtactl_bounces },
-	{ "stats", "", "--since T", "counts, per domain", 0, 0, mtactl_stats },
-	{ "user add", "NAME", "--domains D,...", "add an AUTH user", 1, 1, mtactl_user_add },
-	{ "user passwd", "NAME", "", "change a user's password", 1, 1, mtactl_user_passwd },
-	{ "user remove", "NAME", "", "remove a user", 1, 1, mtactl_user_remove },
-	{ "user list", "", "", "users and their sender domains", 0, 0, mtactl_user_list },
+	    mtactl_bounces, NULL, NULL },
+	{ "stats", "", "--since T", "counts, per domain", 0, 0, mtactl_stats, NULL, NULL },
+	{ "user add", "NAME", "--domains D,...", "add an AUTH user", 1, 1, mtactl_user_add, NULL, NULL },
+	{ "user passwd", "NAME", "", "change a user's password", 1, 1, mtactl_user_passwd, NULL, NULL },
+	{ "user remove", "NAME", "", "remove a user", 1, 1, mtactl_user_remove, NULL, NULL },
+	{ "user list", "", "", "users and their sender domains", 0, 0, mtactl_user_list, NULL, NULL },
 	{ "domain add", "NAME", "--selector S --rsa-bits N --no-ed25519 --subdomains",
-	    "a sender domain and its DKIM keys", 1, 1, mtactl_domain_add },
+	    "a sender domain and its DKIM keys", 1, 1, mtactl_domain_cmd, "domain.add", NULL },
 	{ "domain subdomains", "NAME on|off", "", "sign for its subdomains too", 2, 2,
-	    mtactl_domain_subdomains },
-	{ "domain list", "", "", "sender domains and their keys", 0, 0, mtactl_domain_list },
-	{ "domain dns", "NAME", "", "the DNS records to publish", 1, 1, mtactl_domain_dns },
+	    mtactl_domain_subdomains, NULL, NULL },
+	{ "domain list", "", "", "sender domains and their keys", 0, 0, mtactl_domain_cmd, "domain.list", NULL },
+	{ "domain dns", "NAME", "", "the DNS records to publish", 1, 1, mtactl_domain_dns, NULL, NULL },
 	{ "domain check", "NAME", "", "are they published right? (exit 1: no)", 1, 1,
-	    mtactl_domain_check },
+	    mtactl_domain_check, NULL, NULL },
 	{ "domain key", "NAME", "--selector S --rsa-bits N --no-ed25519",
-	    "new keys, waiting (rotation)", 1, 1, mtactl_domain_key },
+	    "new keys, waiting (rotation)", 1, 1, mtactl_domain_cmd, "domain.key", NULL },
 	{ "domain activate", "NAME SELECTOR", "", "sign with these keys from now", 2, 2,
-	    mtactl_domain_activate },
+	    mtactl_domain_cmd, "domain.activate", NULL },
 	{ "domain remove", "NAME", "", "stop signing, forget the keys", 1, 1,
-	    mtactl_domain_remove },
-	{ "reload", "", "", "reload the configuration", 0, 0, mtactl_reload },
-	{ "monitor", "", "", "follow events live", 0, 0, mtactl_monitor },
+	    mtactl_domain_cmd, "domain.remove", NULL },
+	{ "reload", "", "", "reload the configuration", 0, 0, mtactl_reload, NULL, NULL },
+	{ "monitor", "", "", "follow events live", 0, 0, mtactl_monitor, NULL, NULL },
 	{ "send", "[RCPT...]", "-t -f A -F N -i", "sendmail for local programs", 0, 0,
-	    mtactl_send },
-	{ "help", "", "", "this list", 0, 0, mtactl_help },
-	{ "completion", "", "", "bash completion script", 0, 0, mtactl_completion },
+	    mtactl_send, NULL, NULL },
+	{ "help", "", "", "this list", 0, 0, mtactl_help, NULL, NULL },
+	{ "completion", "", "", "bash completion script", 0, 0, mtactl_completion, NULL, NULL },
 };
 
 #define MTACTL_NCMDS (sizeof mtactl_cmds / sizeof mtactl_cmds[0])
@@ -1238,7 +1189,7 @@ main(int argc, char **argv)
 		return mtactl_usage("unknown command \"%s\"", argv[optind]);
 	rc = mtactl_parse(&m, c, argc - optind - nwords, argv + optind + nwords);
 	if (rc == EXIT_OK)
-		rc = c->fn(&m);
+		m.cmd = c, rc = c->fn(&m);
 	ctlclient_close(&m.cc);
 	buf_free(&m.cc.in);
 	conf_unref(m.conf);
