@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 
 CC       ?= cc
 FUZZ_CC  ?= clang
-PKGS     := sqlite3 libidn2 gnutls libxcrypt jansson
+PKGS     := sqlite3 libidn2 gnutls libxcrypt jansson libpsl
 
 ifeq ($(SAN),1)
 B        := build/san

@@ -8,7 +8,7 @@
 #   --check: only report (exit 1 when something is missing), never install.
 set -eu
 
-BUILD="make gcc pkg-config libgnutls28-dev gnutls-bin libidn2-dev libunbound-dev
+BUILD="make gcc pkg-config libgnutls28-dev gnutls-bin libidn2-dev libunbound-dev libpsl-dev publicsuffix
 libevent-dev libsqlite3-dev libncurses-dev libjansson-dev libcrypt-dev"
 TEST="python3 python3-pytest python3-dnslib python3-dnspython python3-dkim
 python3-nacl python3-aiosmtpd python3-pyte swaks libnet-ssleay-perl

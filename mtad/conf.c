@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -680,6 +681,69 @@ conf_d_limit(struct conf_parser *p, char **av, int ac)
 	c->limits[c->nlimits++] = l;
 }
 
+/* YYYY-MM-DD into days since 1970-01-01; -1 when it is not a date. */
+static long long
+conf_day(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof tm);
+	if (strlen(s) != 10 || (end = strptime(s, "%Y-%m-%d", &tm)) == NULL || *end != '\0')
+		return -1;
+	tm.tm_hour = 12;	/* any time of that day */
+	return (long long)(timegm(&tm) / 86400);
+}
+
+static int
+conf_warmup_opt(struct conf_parser *p, struct conf_warmup *w, const char *opt)
+{
+	size_t n;
+
+	if (strncmp(opt, "daily=", 6) == 0)
+		return conf_uint(p, "warmup: daily", opt + 6, 1, LIM_WARMUP_END, &w->daily);
+	if (strncmp(opt, "growth=", 7) == 0) {
+		char num[16];
+
+		if ((n = strlen(opt + 7)) < 2 || opt[7 + n - 1] != '%' || n > sizeof num) {
+			conf_err(p, "warmup: growth= must be a percentage, like growth=50%%");
+			return -1;
+		}
+		memcpy(num, opt + 7, n - 1);
+		num[n - 1] = '\0';
+		return conf_uint(p, "warmup: growth", num, 1, 1000, &w->growth);
+	}
+	if (strncmp(opt, "since=", 6) == 0) {
+		if ((w->since_day = conf_day(opt + 6)) >= 0)
+			return 0;
+		conf_err(p, "warmup: since= must be a date, YYYY-MM-DD");
+		return -1;
+	}
+	conf_err(p, "warmup: unknown option \"%s\"", opt);
+	return -1;
+}
+
+static void
+conf_d_warmup(struct conf_parser *p, char **av, int ac)
+{
+	struct conf_warmup w = { .growth = LIM_DEF_WARMUP_GROWTH, .since_day = -1,
+	    .line = p->line };
+	int i, bad = 0;
+
+	for (i = 0; i < ac; i++)
+		bad |= conf_warmup_opt(p, &w, av[i]);
+	if (!bad && (w.daily == 0 || w.since_day < 0)) {
+		conf_err(p, "warmup: needs daily=N and since=YYYY-MM-DD");
+		bad = -1;
+	}
+	if (!bad && p->c->warmup.daily) {
+		conf_err(p, "warmup: already set at line %d", p->c->warmup.line);
+		bad = -1;
+	}
+	if (!bad)
+		p->c->warmup = w;
+}
+
 static void
 conf_d_timeout(struct conf_parser *p, char **av, int ac)
 {
@@ -737,6 +801,7 @@ static const struct conf_directive conf_directives[] = {
 	{ "local_rate", 1, 1, 1, conf_d_local_rate, 0, 0, 0 },
 	{ "workers", 1, 1, 1, conf_d_uint, offsetof(struct conf, workers), 1, LIM_MAX_WORKERS },
 	{ "limit", 2, 4, 0, conf_d_limit, 0, 0, 0 },
+	{ "warmup", 1, 3, 0, conf_d_warmup, 0, 0, 0 },
 	{ "timeout", 2, 2, 0, conf_d_timeout, 0, 0, 0 },
 };
 
@@ -1109,6 +1174,30 @@ conf_limit_for(const struct conf *c, const char *domain)
 {
 	return conf_lookup(c->limits, c->nlimits, sizeof *c->limits,
 	    offsetof(struct conf_limit, domain), domain);
+}
+
+const struct conf_limit *
+conf_limit_named(const struct conf *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlimits; i++)
+		if (strcmp(c->limits[i].domain, name) == 0)
+			return &c->limits[i];
+	return NULL;
+}
+
+unsigned long long
+conf_warmup_cap(const struct conf *c, time_t now)
+{
+	long long days = (long long)(now / 86400) - c->warmup.since_day;
+	double cap = c->warmup.daily;
+
+	if (c->warmup.daily == 0)
+		return 0;
+	while (days-- > 0 && cap <= LIM_WARMUP_END)
+		cap *= 1.0 + c->warmup.growth / 100.0;
+	return cap > LIM_WARMUP_END ? 0 : (unsigned long long)cap;
 }
 
 const char *

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "limits.h"
 
@@ -62,6 +63,16 @@ struct conf_limit {
 	unsigned rate;			/* messages per rate_period; 0: not set */
 	unsigned rate_period;		/* seconds: 60 or 3600 */
 	unsigned messages_per_connection; /* 0: not set */
+	int line;
+};
+
+/* `warmup daily=N [growth=P%] since=YYYY-MM-DD`: a new sending address
+ * may send at most `daily` messages a day to each MX provider on the day
+ * `since`, growing by P percent a day after it (conf_warmup_cap). */
+struct conf_warmup {
+	unsigned daily;			/* 0: no warm-up */
+	unsigned growth;		/* percent a day */
+	long long since_day;		/* days since 1970-01-01 (UTC) */
 	int line;
 };
 
@@ -109,6 +120,7 @@ struct conf {
 	unsigned local_rate_period;
 	struct conf_limit *limits;
 	size_t nlimits;
+	struct conf_warmup warmup;
 	struct conf_timeouts timeout;
 };
 
@@ -154,5 +166,12 @@ const char *conf_listen_kind_name(enum listen_kind k);
  * `*` line, else NULL. */
 const struct conf_route *conf_route_for(const struct conf *c, const char *domain);
 const struct conf_limit *conf_limit_for(const struct conf *c, const char *domain);
+/* The `limit` line naming exactly `name` (no `*` fallback), or NULL. */
+const struct conf_limit *conf_limit_named(const struct conf *c, const char *name);
+/* The warm-up cap (messages a day per MX provider) on the UTC day of
+ * `now`: daily x (1 + growth/100)^days since `since` (the first cap
+ * before it), 0 when there is no warm-up or the cap has grown past
+ * LIM_WARMUP_END (the warm-up is over). */
+unsigned long long conf_warmup_cap(const struct conf *c, time_t now);
 
 #endif

@@ -165,12 +165,39 @@ ctl_str(const char *s)
 
 typedef void ctl_fn(struct ctl_client *c, const struct ctl_request *r);
 
-/* A destination paused for throttling: {domain, until, reply}. */
+/* A domain, or an MX provider (provider: true), paused for throttling
+ * or its warm-up cap: {domain, provider, until, reply}. */
 static void
-ctl_paused_json(void *ctx, const char *domain, time_t until, const char *why)
+ctl_paused_json(void *ctx, const char *name, int provider, time_t until, const char *why)
 {
-	json_array_append_new(ctx, json_pack("{s:s, s:o, s:o}", "domain", domain, "until",
-	    ctl_time(until), "reply", ctl_str(why)));
+	json_array_append_new(ctx, json_pack("{s:s, s:b, s:o, s:o}", "domain", name,
+	    "provider", provider, "until", ctl_time(until), "reply", ctl_str(why)));
+}
+
+static void
+ctl_warmup_row(void *ctx, const char *dest, long long sent)
+{
+	json_array_append_new(ctx, json_pack("{s:o, s:I}", "dest", ctl_str(dest), "sent",
+	    (json_int_t)sent));
+}
+
+/* `warmup`: {cap, day (1 on the `since` day), today: [{dest, sent}]},
+ * or null when there is none or it is over. */
+static json_t *
+ctl_warmup(const struct conf *cf)
+{
+	time_t now = time(NULL);
+	unsigned long long cap = conf_warmup_cap(cf, now);
+	long long day = (long long)(now / 86400);
+	json_t *today;
+
+	if (cap == 0)
+		return json_null();
+	today = json_array();
+	(void)queue_warmup_list(ctl.q, day, LIM_WARMUP_ROWS, ctl_warmup_row, today);
+	return json_pack("{s:I, s:I, s:o}", "cap", (json_int_t)cap, "day",
+	    (json_int_t)(day >= cf->warmup.since_day ? day - cf->warmup.since_day + 1 : 0),
+	    "today", today);
 }
 
 static void
@@ -208,21 +235,34 @@ ctl_status(struct ctl_client *c, const struct ctl_request *r)
 	    (json_int_t)cf->workers, "delivery", cf->delivery, "hostname", cf->hostname);
 	json_object_set_new(res, "delivered_last_minute", json_integer(last_minute));
 	json_object_set_new(res, "paused", paused);
+	json_object_set_new(res, "warmup", ctl_warmup(cf));
 	conf_unref(cf);
 	ctl_reply_ok(c, res);
+}
+
+/* When a waiting recipient's domain is paused (sched_paused_until): the
+ * end of the pause, else null. */
+static json_t *
+ctl_paused_until(const struct queue_row *r)
+{
+	time_t t;
+
+	if (strcmp(r->state, "queued") != 0 && strcmp(r->state, "deferred") != 0)
+		return json_null();
+	return (t = sched_paused_until(r->domain)) ? ctl_time(t) : json_null();
 }
 
 static void
 ctl_row_json(void *ctx, const struct queue_row *r)
 {
 	json_array_append_new(ctx, json_pack("{s:s, s:I, s:o, s:o, s:s, s:s, s:i, s:o, s:o,"
-	    " s:o, s:o, s:o, s:I}", "id", r->queue_id, "rcpt_id", (json_int_t)r->rcpt_id,
+	    " s:o, s:o, s:o, s:I, s:o}", "id", r->queue_id, "rcpt_id", (json_int_t)r->rcpt_id,
 	    "sender", ctl_str(r->sender), "recipient", ctl_str(r->recipient), "domain",
 	    r->domain, "state", r->state, "attempts", r->attempts, "next_attempt",
 	    ctl_time(r->next_attempt), "received_at", ctl_time(r->received_at), "last_code",
 	    r->last_code ? json_integer(r->last_code) : json_null(), "last_reply",
 	    ctl_str(r->last_reply), "last_mx", ctl_str(r->last_mx), "size",
-	    (json_int_t)r->size));
+	    (json_int_t)r->size, "paused_until", ctl_paused_until(r)));
 }
 
 static void

@@ -108,6 +108,19 @@
  * to it starts again from a minute. */
 #define LIM_THROTTLE_PAUSE_MIN 60
 #define LIM_THROTTLE_PAUSE_MAX 3600
+/* `warmup`: the default daily growth of the cap (percent), and the cap
+ * past which the warm-up is over (no cap at all). */
+#define LIM_DEF_WARMUP_GROWTH 50
+#define LIM_WARMUP_END 10000000
+/* mtactl status: the warm-up counts shown (the largest). */
+#define LIM_WARMUP_ROWS 10
+/* What the scheduler remembers of a domain's MX provider (provider.h),
+ * learned from its last MX lookup: forgotten after this many seconds. */
+#define LIM_PROVIDER_TTL 3600
+/* A connection whose destination's `rate=` lets its next message go
+ * within this many seconds waits for it instead of closing (QUIT, then a
+ * new connection for the next message). */
+#define LIM_RATE_HOLD 5
 #define LIM_DNS_TARGETS 20
 #define LIM_DNS_ADDRS_PER_HOST 4
 /* domain check: a TXT record's text (its strings joined), TXT records of

@@ -319,6 +319,26 @@ mtactl_select(struct mtactl *m, json_t *req)
 	return EXIT_OK;
 }
 
+/* "warm-up: ..." when `warmup` is on: today's cap and the providers
+ * (or domains) that got the most today. */
+static void
+mtactl_status_warmup(json_t *w)
+{
+	json_t *v;
+	size_t i;
+
+	if (w == NULL || json_is_null(w))
+		return;
+	printf("warm-up: day %lld, at most %lld recipients a day per MX provider",
+	    (long long)json_integer_value(json_object_get(w, "day")),
+	    (long long)json_integer_value(json_object_get(w, "cap")));
+	json_array_foreach(json_object_get(w, "today"), i, v)
+		printf("%s %s %lld", i ? "," : "; today:",
+		    json_string_value(json_object_get(v, "dest")),
+		    (long long)json_integer_value(json_object_get(v, "sent")));
+	putchar('\n');
+}
+
 static int
 mtactl_status(struct mtactl *m)
 {
@@ -351,13 +371,15 @@ mtactl_status(struct mtactl *m)
 	    (long long)json_integer_value(json_object_get(r, "in_flight")),
 	    (long long)json_integer_value(json_object_get(r, "connections")),
 	    (long long)json_integer_value(json_object_get(r, "workers")));
+	mtactl_status_warmup(json_object_get(r, "warmup"));
 	json_array_foreach(json_object_get(r, "paused"), i, l) {	/* throttled */
 		char name[LIM_DOMAIN * 4 + 1], left[32];
 
 		ctlclient_addr(json_string_value(json_object_get(l, "domain")), name, sizeof name);
 		ctlclient_dur(ctlclient_when(json_object_get(l, "until")) - time(NULL), left,
 		    sizeof left);
-		printf("paused: %s for %s more (mtactl retry --domain lifts it): %s\n", name, left,
+		printf("paused: %s%s for %s more (mtactl retry --domain lifts it): %s\n",
+		    json_is_true(json_object_get(l, "provider")) ? "MX provider " : "", name, left,
 		    json_string_value(json_object_get(l, "reply")) ?
 		    json_string_value(json_object_get(l, "reply")) : "");
 	}
@@ -387,11 +409,14 @@ mtactl_queue(struct mtactl *m)
 	    "SENDER", "RECIPIENT");
 	json_array_foreach(r, i, row) {
 		time_t t = ctlclient_when(json_object_get(row, "next_attempt"));
+		time_t paused = ctlclient_when(json_object_get(row, "paused_until"));
 
+		if (paused > t)		/* throttled or warm-up capped: waits longer */
+			t = paused;
 		ctlclient_dur(now - ctlclient_when(json_object_get(row, "received_at")), age, sizeof age);
 		ctlclient_dur(t - now, next, sizeof next);
 		printf("%-13s%-7s%-9s%3lld ", json_string_value(json_object_get(row, "id")), age,
-		    json_string_value(json_object_get(row, "state")),
+		    paused > 0 ? "paused" : json_string_value(json_object_get(row, "state")),
 		    (long long)json_integer_value(json_object_get(row, "attempts")));
 		mtactl_col(strcmp(mtactl_str(row, "state"), "held") == 0 ? "-" : t > now ? next :
 		    "now", 6);

@@ -26,7 +26,8 @@ enum queue_stmt {
 	Q_INS_MSG, Q_INS_RCPT, Q_INS_EVENT,
 	Q_RECOVER, Q_DOMAINS, Q_CLAIM_SEL, Q_CLAIM_UPD, Q_NEXT_DUE, Q_LOAD,
 	Q_SET_RCPT, Q_INS_BOUNCE, Q_PENDING, Q_DEL_MSG,
-	Q_USER_GET, Q_USER_ADD, Q_USER_PASSWD, Q_USER_DEL, Q_USERS, Q_NSTMT
+	Q_USER_GET, Q_USER_ADD, Q_USER_PASSWD, Q_USER_DEL, Q_USERS,
+	Q_WARMUP_GET, Q_WARMUP_ADD, Q_NSTMT
 };
 
 static const char *const queue_sql[Q_NSTMT] = {
@@ -72,6 +73,10 @@ static const char *const queue_sql[Q_NSTMT] = {
 	[Q_USER_DEL] = "DELETE FROM users WHERE name = ?",
 	[Q_USERS] = "SELECT name, password_hash, domains, created_at, updated_at"
 	    " FROM users ORDER BY name",
+	[Q_WARMUP_GET] = "SELECT sent FROM warmup WHERE dest = ? AND day = ?",
+	[Q_WARMUP_ADD] = "INSERT INTO warmup (dest, day, sent) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT (dest) DO UPDATE SET sent = CASE WHEN day = ?2 THEN sent + ?3"
+	    " ELSE ?3 END, day = ?2",
 };
 
 struct queue {
@@ -529,6 +534,55 @@ queue_claim(struct queue *q, const char *domain, time_t now, int limit,
 	}
 	*next = queue_next_due(q, domain);
 	return n;
+}
+
+long long
+queue_warmup_sent(struct queue *q, const char *dest, long long day)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_WARMUP_GET);
+	long long n = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	queue_bind_text(st, 1, dest);
+	sqlite3_bind_int64(st, 2, day);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
+int
+queue_warmup_add(struct queue *q, const char *dest, long long day, long long n)
+{
+	sqlite3_stmt *st = queue_stmt(q, Q_WARMUP_ADD);
+
+	if (st == NULL)
+		return QUEUE_ERR;
+	queue_bind_text(st, 1, dest);
+	sqlite3_bind_int64(st, 2, day);
+	sqlite3_bind_int64(st, 3, n);
+	return queue_step_done(st);
+}
+
+int
+queue_warmup_list(struct queue *q, long long day, int limit,
+    void (*cb)(void *ctx, const char *dest, long long sent), void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT dest, sent FROM warmup WHERE day = ?"
+	    " ORDER BY sent DESC, dest LIMIT ?", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, day);
+	sqlite3_bind_int(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 void

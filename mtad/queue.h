@@ -91,6 +91,14 @@ struct queue_claim {
 int queue_claim(struct queue *q, const char *domain, time_t now, int limit,
     struct queue_claim **out, time_t *next);
 void queue_claims_free(struct queue_claim *v, int n);
+/* Warm-up accounting (schema migration 7): recipients handed to delivery
+ * on UTC day `day` for `dest` ("mxp:PROVIDER" or "mx:DOMAIN"), 0 for a
+ * new day, -1 on error; add n to it (writer: QUEUE_OK or QUEUE_ERR); the
+ * day's rows, most first (reader). */
+long long queue_warmup_sent(struct queue *q, const char *dest, long long day);
+int queue_warmup_add(struct queue *q, const char *dest, long long day, long long n);
+int queue_warmup_list(struct queue *q, long long day, int limit,
+    void (*cb)(void *ctx, const char *dest, long long sent), void *ctx);
 
 /* A message as delivery needs it. */
 struct queue_message {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "provider.h"
 #include "queue.h"
 #include "str.h"
 #include "writer.h"
@@ -24,23 +25,50 @@
 #define SCHED_BUCKETS 4096	/* power of two */
 #define SCHED_CLAIM_MAX 500	/* recipients per claim transaction */
 
+/* A pause: throttled by the receiver (sched_throttle), or over the
+ * day's warm-up cap.  Of a domain, or of its MX provider. */
+struct sched_pause {
+	time_t until;			/* no claims before; 0: none */
+	unsigned count;			/* throttles in a row: the pause grows */
+	char *why;			/* the reply that paused it */
+};
+
+/* What a destination may use: `limit ... connections= rate=`.  A route's
+ * or an MX domain's own, or shared by an MX provider's domains. */
+struct sched_budget {
+	unsigned conns, max_conns;
+	/* `rate=`: one message every `interval` seconds, no burst (GCRA:
+	 * the next may go at `tat`, wall-clock seconds); 0: none */
+	double interval, tat;
+};
+
+/* An MX provider (provider.h): the domains whose MX hosts it runs share
+ * its budget, its pauses and its warm-up count. */
+struct sched_group {
+	char name[LIM_DOMAIN + 1];	/* "google.com" */
+	struct sched_budget b;
+	struct sched_pause pause;
+	unsigned refs;			/* domains, destinations and jobs */
+	struct sched_group *hnext;
+};
+
 struct sched_domain {
 	char name[LIM_DOMAIN + 1];
 	time_t next_due;		/* 0: nothing known to be waiting */
 	unsigned claimed;
-	time_t paused_until;		/* throttled: no claims before */
-	unsigned pauses;		/* throttles in a row: the pause grows */
-	char pause_why[LIM_REPLY_LINE];
+	struct sched_pause pause;	/* its own (routed, or no provider yet) */
+	struct sched_group *grp;	/* its MX provider, learned at grp_at */
+	time_t grp_at;
+	int probe;			/* a warm-up probe is out: claim no more yet */
 	struct sched_domain *hnext;
 };
 
 struct sched_dest {
 	char key[LIM_DOMAIN + 32];	/* "mx:domain" or "route:host:port" */
 	struct sched_target target;
-	unsigned conns, max_conns;
-	/* `limit ... rate=`: one message every `interval` seconds, no burst
-	 * (GCRA: the next may go at `tat`, wall-clock seconds); 0: none */
-	double interval, tat;
+	unsigned conns;			/* this destination's connections */
+	struct sched_budget own;
+	struct sched_group *grp;	/* its budget is the provider's; NULL: own */
 	struct sched_unit *head, *tail;
 	size_t pending;
 	int on_ring;
@@ -51,8 +79,10 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;		/* the scheduler thread */
 	pthread_cond_t work;		/* idle workers */
+	pthread_cond_t slot;		/* sched_more waiting for a rate slot */
 	struct sched_domain *domains[SCHED_BUCKETS];
 	struct sched_dest *dests[SCHED_BUCKETS];
+	struct sched_group *groups[SCHED_BUCKETS];
 	struct sched_dest *ring;	/* last dispatched; ring->ring_next is next */
 	struct sched_job *ready;	/* jobs made, not taken: a stack */
 	size_t nready;
@@ -61,7 +91,7 @@ static struct {
 	int stopping, running, kicked;
 	pthread_t thread;
 } sc = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
-	.work = PTHREAD_COND_INITIALIZER };
+	.work = PTHREAD_COND_INITIALIZER, .slot = PTHREAD_COND_INITIALIZER };
 
 static unsigned
 sched_hash(const char *s)
@@ -91,29 +121,105 @@ sched_domain(const char *name, int create)
 	return d;
 }
 
+/* ---- MX providers ---- */
+
+static struct sched_group *
+sched_group(const char *name)
+{
+	struct sched_group **pp = &sc.groups[sched_hash(name)], *g;
+
+	for (g = *pp; g != NULL; g = g->hnext)
+		if (strcmp(g->name, name) == 0)
+			return g;
+	g = xcalloc(1, sizeof *g);
+	(void)str_copy(g->name, sizeof g->name, name);
+	g->hnext = *pp;
+	*pp = g;
+	return g;
+}
+
+static struct sched_group *
+sched_group_ref(struct sched_group *g)
+{
+	if (g != NULL)
+		g->refs++;
+	return g;
+}
+
+/* Drop a reference; the group goes with the last one once it has no
+ * connection open and no pause running. */
 static void
-sched_domain_drop_if_idle(struct sched_domain *d)
+sched_group_unref(struct sched_group *g)
+{
+	struct sched_group **pp;
+
+	if (g == NULL || --g->refs > 0 || g->b.conns > 0 || g->pause.until > time(NULL))
+		return;
+	for (pp = &sc.groups[sched_hash(g->name)]; *pp != g; pp = &(*pp)->hnext)
+		;
+	*pp = g->hnext;
+	free(g->pause.why);
+	free(g);
+}
+
+/* The pause that holds `d`: its provider's when it has one, else its own. */
+static struct sched_pause *
+sched_pause_of(struct sched_domain *d)
+{
+	return d->grp != NULL ? &d->grp->pause : &d->pause;
+}
+
+/* Until when d may not be claimed (the later of its own pause and its
+ * provider's), or 0. */
+static time_t
+sched_paused_at(const struct sched_domain *d, time_t now)
+{
+	time_t t = d->pause.until > now ? d->pause.until : 0;
+
+	if (d->grp != NULL && d->grp->pause.until > now && d->grp->pause.until > t)
+		t = d->grp->pause.until;
+	return t;
+}
+
+static void
+sched_pause_set(struct sched_pause *p, time_t until, const char *why)
+{
+	p->until = until;
+	free(p->why);
+	p->why = xstrdup(why);
+}
+
+static void
+sched_domain_drop_if_idle(struct sched_domain *d, time_t now)
 {
 	struct sched_domain **pp = &sc.domains[sched_hash(d->name)];
 
-	if (d->next_due != 0 || d->claimed != 0 || d->pauses != 0)
+	if (d->next_due != 0 || d->claimed != 0 || d->pause.count != 0 ||
+	    d->pause.until > now || (d->grp != NULL && now - d->grp_at < LIM_PROVIDER_TTL))
 		return;
 	while (*pp != d)
 		pp = &(*pp)->hnext;
 	*pp = d->hnext;
+	sched_group_unref(d->grp);
+	free(d->pause.why);
 	free(d);
 }
 
-/* Where mail for `domain` goes under configuration c. */
-static void
-sched_target_for(const struct conf *c, const char *domain, struct sched_target *t,
-    char *key, size_t keysize, unsigned *max_conns, double *interval)
+/* ---- destinations ---- */
+
+/* Where mail for domain d goes under configuration c, and the `limit`
+ * that applies: an MX domain with a known provider and no `limit` line of
+ * its own is limited as its provider (*shared set). */
+static const struct conf_limit *
+sched_target_for(const struct conf *c, struct sched_domain *d, struct sched_target *t,
+    char *key, size_t keysize, int *shared)
 {
-	const struct conf_route *r = conf_route_for(c, domain);
+	const struct conf_route *r = conf_route_for(c, d->name);
 	const struct conf_limit *l;
 
 	memset(t, 0, sizeof *t);
-	(void)str_copy(t->domain, sizeof t->domain, domain);
+	*shared = 0;
+	(void)str_copy(t->domain, sizeof t->domain, d->name);
 	if (r != NULL) {
 		t->routed = 1;
 		(void)str_copy(t->host, sizeof t->host, r->host);
@@ -129,27 +235,44 @@ sched_target_for(const struct conf *c, const char *domain, struct sched_target *
 	} else {
 		t->port = c->mx_port;
 		t->tls = ROUTE_TLS_MAY;
-		(void)str_fmt(key, keysize, "mx:%s", domain);
-		l = conf_limit_for(c, domain);
+		(void)str_fmt(key, keysize, "mx:%s", d->name);
+		*shared = d->grp != NULL && conf_limit_named(c, d->name) == NULL;
+		l = conf_limit_for(c, *shared ? d->grp->name : d->name);
 	}
-	*max_conns = l && l->connections ? l->connections : LIM_DEF_DEST_CONNECTIONS;
-	*interval = l && l->rate ? (double)l->rate_period / l->rate : 0;
 	t->msgs_per_conn = l && l->messages_per_connection ? l->messages_per_connection :
 	    LIM_DEF_MSGS_PER_CONN;
+	return l;
 }
 
-/* The destination for `domain`, created if needed; its target follows
- * the current configuration. */
+static void
+sched_budget_set(struct sched_budget *b, const struct conf_limit *l)
+{
+	b->max_conns = l && l->connections ? l->connections : LIM_DEF_DEST_CONNECTIONS;
+	b->interval = l && l->rate ? (double)l->rate_period / l->rate : 0;
+}
+
+static struct sched_budget *
+sched_budget(struct sched_dest *d)
+{
+	return d->grp != NULL ? &d->grp->b : &d->own;
+}
+
+/* The destination for domain d, created if needed; its target and its
+ * budget follow the current configuration and d's provider. */
 static struct sched_dest *
-sched_dest_for(const struct conf *c, const char *domain)
+sched_dest_for(const struct conf *c, struct sched_domain *dom)
 {
 	struct sched_target t;
 	struct sched_dest **pp, *d;
 	char key[LIM_DOMAIN + 32];
-	unsigned max_conns;
-	double interval;
+	const struct conf_limit *l;
+	int shared;
 
-	sched_target_for(c, domain, &t, key, sizeof key, &max_conns, &interval);
+	if (dom->grp != NULL && conf_route_for(c, dom->name) != NULL) {
+		sched_group_unref(dom->grp);	/* routed now: no provider */
+		dom->grp = NULL;
+	}
+	l = sched_target_for(c, dom, &t, key, sizeof key, &shared);
 	pp = &sc.dests[sched_hash(key)];
 	for (d = *pp; d != NULL; d = d->hnext)
 		if (strcmp(d->key, key) == 0)
@@ -161,8 +284,11 @@ sched_dest_for(const struct conf *c, const char *domain)
 		*pp = d;
 	}
 	d->target = t;
-	d->max_conns = max_conns;
-	d->interval = interval;
+	if (d->grp != (shared ? dom->grp : NULL)) {
+		sched_group_unref(d->grp);
+		d->grp = shared ? sched_group_ref(dom->grp) : NULL;
+	}
+	sched_budget_set(sched_budget(d), l);
 	return d;
 }
 
@@ -176,6 +302,7 @@ sched_dest_drop_if_idle(struct sched_dest *d)
 	while (*pp != d)
 		pp = &(*pp)->hnext;
 	*pp = d->hnext;
+	sched_group_unref(d->grp);
 	free(d);
 }
 
@@ -240,15 +367,73 @@ struct sched_claim {
 	struct queue_claim *v;
 	int n;
 	time_t next;
+	/* `warmup`: the day's cap for warm_key (0: none), and whether it
+	 * was reached (capped: nothing claimed) */
+	unsigned long long warm_cap;
+	char warm_key[LIM_DOMAIN + 8];
+	int want, capped;
 };
 
 static int
 sched_claim_job(struct queue *q, void *arg)
 {
 	struct sched_claim *cl = arg;
+	long long day = (long long)(cl->now / 86400), sent = 0;
 
-	cl->n = queue_claim(q, cl->domain, cl->now, cl->limit, &cl->v, &cl->next);
+	cl->want = cl->limit;
+	if (cl->warm_cap > 0) {
+		if ((sent = queue_warmup_sent(q, cl->warm_key, day)) < 0)
+			return QUEUE_ERR;
+		if ((unsigned long long)sent >= cl->warm_cap) {
+			cl->capped = 1;
+			return QUEUE_OK;
+		}
+		if (cl->warm_cap - (unsigned long long)sent < (unsigned long long)cl->want)
+			cl->want = (int)(cl->warm_cap - (unsigned long long)sent);
+	}
+	cl->n = queue_claim(q, cl->domain, cl->now, cl->want, &cl->v, &cl->next);
+	if (cl->n > 0 && cl->warm_cap > 0 &&
+	    queue_warmup_add(q, cl->warm_key, day, cl->n) != QUEUE_OK) {
+		queue_claims_free(cl->v, cl->n);
+		cl->v = NULL;
+		cl->n = -1;
+	}
 	return cl->n < 0 ? QUEUE_ERR : QUEUE_OK;
+}
+
+/* `warmup`: the cap for a claim of domain d and the provider it counts
+ * for.  Only mail to MX hosts is capped (a route's next hop is ours).
+ * While d's provider is unknown one recipient at a time is claimed (the
+ * probe), counted for the provider when its MX lookup names it
+ * (sched_learn_provider). */
+static void
+sched_claim_warmup(struct sched_claim *cl, struct sched_domain *d,
+    const struct conf *c, time_t now)
+{
+	if (c->warmup.daily == 0 || conf_route_for(c, d->name) != NULL ||
+	    (cl->warm_cap = conf_warmup_cap(c, now)) == 0)
+		return;
+	if (d->grp != NULL) {
+		(void)str_copy(cl->warm_key, sizeof cl->warm_key, d->grp->name);
+		return;
+	}
+	cl->warm_cap = 0;
+	cl->limit = 1;
+	d->probe = 1;
+}
+
+/* The day's warm-up cap is reached for d: pause it (with its provider)
+ * until the next UTC day. */
+static void
+sched_capped(struct sched_domain *d, const struct sched_claim *cl, time_t now)
+{
+	time_t until = (now / 86400 + 1) * 86400;
+	char why[LIM_REPLY_LINE];
+
+	(void)str_fmt(why, sizeof why, "warm-up: daily cap of %llu reached for %s",
+	    cl->warm_cap, cl->warm_key);
+	sched_pause_set(sched_pause_of(d), until, why);
+	log_msg(d->name, "warmup_cap", "%s; more at 00:00 UTC", why);
 }
 
 /* Claim what is due for domain d (lock held; released meanwhile). */
@@ -267,24 +452,30 @@ sched_claim(struct sched_domain *d, time_t now, const struct conf *c)
 	cl.domain = name;
 	cl.now = now;
 	cl.limit = room < SCHED_CLAIM_MAX ? (int)room : SCHED_CLAIM_MAX;
+	if (cl.limit > 0)
+		sched_claim_warmup(&cl, d, c, now);
 	d->next_due = 0;	/* a notify meanwhile sets it again */
 	d->claimed += (unsigned)cl.limit;	/* reserve while unlocked */
 	sc.claimed += (unsigned)cl.limit;
 	pthread_mutex_unlock(&sc.lock);
 	if (writer_run(&job) != QUEUE_OK) {
 		log_msg("mtad", "queue_error", "claim for %s failed; retrying in 10s", name);
-		cl.n = 0, cl.next = now + 10;
+		cl.n = 0, cl.next = now + 10, cl.capped = 0;
 	}
 	pthread_mutex_lock(&sc.lock);
 	d = sched_domain(name, 1);
 	d->claimed -= (unsigned)(cl.limit - cl.n);
 	sc.claimed -= (unsigned)(cl.limit - cl.n);
-	if (cl.n == cl.limit && d->next_due == 0)
+	if (cl.capped) {
+		sched_capped(d, &cl, now);
+		d->next_due = now;	/* still due: the pause holds it */
+	} else if (cl.n == cl.want && d->next_due == 0) {
 		d->next_due = now;	/* more may be due right away */
-	else if (cl.next && (d->next_due == 0 || cl.next < d->next_due))
+	} else if (cl.next && (d->next_due == 0 || cl.next < d->next_due)) {
 		d->next_due = cl.next;
+	}
 	if (cl.n > 0)
-		sched_file(sched_dest_for(c, name), name, cl.v, cl.n);
+		sched_file(sched_dest_for(c, d), name, cl.v, cl.n);
 	queue_claims_free(cl.v, cl.n);
 }
 
@@ -304,13 +495,14 @@ sched_claim_due(time_t now, const struct conf *c)
 
 			for (d = sc.domains[b]; d != NULL; d = dn) {
 				dn = d->hnext;
-				if (d->paused_until > now) {	/* throttled */
-					if (d->next_due != 0 && (next == 0 ||
-					    d->paused_until < next))
-						next = d->paused_until;
+				time_t paused = sched_paused_at(d, now);
+
+				if (paused) {	/* throttled, or warm-up capped */
+					if (d->next_due != 0 && (next == 0 || paused < next))
+						next = paused;
 					continue;
 				}
-				if (d->next_due != 0 && d->next_due <= now &&
+				if (d->next_due != 0 && d->next_due <= now && !d->probe &&
 				    d->claimed < LIM_ACTIVE_PER_DOMAIN &&
 				    sc.claimed < LIM_ACTIVE_RCPTS) {
 					sched_claim(d, now, c);
@@ -319,7 +511,7 @@ sched_claim_due(time_t now, const struct conf *c)
 				}
 				if (d->next_due > now && (next == 0 || d->next_due < next))
 					next = d->next_due;
-				sched_domain_drop_if_idle(d);
+				sched_domain_drop_if_idle(d, now);
 			}
 			if (again)
 				break;
@@ -339,15 +531,15 @@ sched_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* May d send a message now under its rate?  Takes the slot when so. */
+/* May a message go now under budget b's rate?  Takes the slot when so. */
 static int
-sched_rate_take(struct sched_dest *d, double now)
+sched_rate_take(struct sched_budget *b, double now)
 {
-	if (d->interval <= 0)
+	if (b->interval <= 0)
 		return 1;
-	if (d->tat > now)
+	if (b->tat > now)
 		return 0;
-	d->tat = now + d->interval;
+	b->tat = now + b->interval;
 	return 1;
 }
 
@@ -365,7 +557,8 @@ sched_take_units(struct sched_dest *d, struct sched_job *job, int all)
 	}
 	if (max - n > LIM_JOB_MESSAGES && !all)
 		max = n + LIM_JOB_MESSAGES;
-	while (d->head != NULL && (all || (n++ < max && sched_rate_take(d, sched_now())))) {
+	while (d->head != NULL && (all || (n++ < max &&
+	    sched_rate_take(sched_budget(d), sched_now())))) {
 		struct sched_unit *u = d->head;
 
 		d->head = u->next;
@@ -413,7 +606,8 @@ sched_dispatch_one(void)
 			sched_ring_remove(prev, d);
 			if (sc.ring == NULL || was_last)
 				return 0;
-		} else if (d->conns < d->max_conns && (d->interval <= 0 || d->tat <= sched_now())) {
+		} else if (sched_budget(d)->conns < sched_budget(d)->max_conns &&
+		    (sched_budget(d)->interval <= 0 || sched_budget(d)->tat <= sched_now())) {
 			break;
 		} else {
 			prev = d;
@@ -424,9 +618,11 @@ sched_dispatch_one(void)
 	}
 	job = xcalloc(1, sizeof *job);
 	job->dest = d;
+	job->grp = sched_group_ref(d->grp);
 	job->target = d->target;
 	sched_take_units(d, job, 0);
 	d->conns++;
+	sched_budget(d)->conns++;
 	job->next = sc.ready;
 	sc.ready = job;
 	sc.nready++;
@@ -446,9 +642,11 @@ sched_rate_next(void)
 		return 0;
 	d = sc.ring;
 	do {
-		if (d->pending > 0 && d->interval > 0 && d->conns < d->max_conns &&
-		    (next == 0 || d->tat < next))
-			next = d->tat;
+		const struct sched_budget *b = sched_budget(d);
+
+		if (d->pending > 0 && b->interval > 0 && b->conns < b->max_conns &&
+		    (next == 0 || b->tat < next))
+			next = b->tat;
 		d = d->ring_next;
 	} while (d != sc.ring);
 	return next;
@@ -559,6 +757,7 @@ sched_stop(void)
 	pthread_mutex_lock(&sc.lock);
 	sc.stopping = 1;
 	pthread_cond_broadcast(&sc.work);
+	pthread_cond_broadcast(&sc.slot);
 	pthread_cond_signal(&sc.wake);
 	pthread_mutex_unlock(&sc.lock);
 	if (sc.running)
@@ -616,7 +815,15 @@ sched_free(void)
 			struct sched_domain *d = sc.domains[b];
 
 			sc.domains[b] = d->hnext;
+			free(d->pause.why);
 			free(d);
+		}
+		while (sc.groups[b] != NULL) {
+			struct sched_group *g = sc.groups[b];
+
+			sc.groups[b] = g->hnext;
+			free(g->pause.why);
+			free(g);
 		}
 	}
 	sc.ring = NULL;
@@ -644,68 +851,136 @@ void
 sched_throttle(const char *domain, const char *reply)
 {
 	struct sched_domain *d;
+	struct sched_pause *p;
 	time_t now = time(NULL), pause = LIM_THROTTLE_PAUSE_MIN;
+	char whose[LIM_DOMAIN + 32] = "";
 	unsigned i;
 
 	pthread_mutex_lock(&sc.lock);
 	d = sched_domain(domain, 1);
-	if (d->paused_until > now) {	/* the same episode: the mail in flight */
+	p = sched_pause_of(d);
+	if (p->until > now) {	/* the same episode: the mail in flight */
 		pthread_mutex_unlock(&sc.lock);
 		return;
 	}
-	for (i = 0; i < d->pauses && pause < LIM_THROTTLE_PAUSE_MAX; i++)
+	for (i = 0; i < p->count && pause < LIM_THROTTLE_PAUSE_MAX; i++)
 		pause *= 2;
 	if (pause > LIM_THROTTLE_PAUSE_MAX)
 		pause = LIM_THROTTLE_PAUSE_MAX;
-	d->pauses++;
-	d->paused_until = now + pause;
-	(void)str_copy(d->pause_why, sizeof d->pause_why, reply);
+	p->count++;
+	sched_pause_set(p, now + pause, reply);
+	if (d->grp != NULL)
+		(void)str_fmt(whose, sizeof whose, " with MX provider %s", d->grp->name);
 	pthread_mutex_unlock(&sc.lock);
-	log_msg(domain, "throttled", "paused %llds: %s", (long long)pause, reply);
+	log_msg(domain, "throttled", "paused %llds%s: %s", (long long)pause, whose, reply);
 }
 
 void
 sched_delivered(const char *domain)
 {
 	struct sched_domain *d;
+	struct sched_pause *p;
 
 	pthread_mutex_lock(&sc.lock);
-	if ((d = sched_domain(domain, 0)) != NULL && d->paused_until <= time(NULL))
-		d->pauses = 0;
+	if ((d = sched_domain(domain, 0)) != NULL && (p = sched_pause_of(d))->until <= time(NULL))
+		p->count = 0;
 	pthread_mutex_unlock(&sc.lock);
+}
+
+static void
+sched_pause_clear(struct sched_pause *p)
+{
+	p->until = 0;
+	p->count = 0;
 }
 
 void
 sched_resume(const char *domain)
 {
 	struct sched_domain *d;
+	struct sched_group *g;
 	size_t b;
 
 	pthread_mutex_lock(&sc.lock);
-	for (b = 0; b < SCHED_BUCKETS; b++)
+	for (b = 0; b < SCHED_BUCKETS; b++) {
 		for (d = sc.domains[b]; d != NULL; d = d->hnext)
 			if (domain == NULL || strcmp(d->name, domain) == 0) {
-				d->paused_until = 0;
-				d->pauses = 0;
+				sched_pause_clear(&d->pause);
+				if (d->grp != NULL)
+					sched_pause_clear(&d->grp->pause);
 			}
+		for (g = sc.groups[b]; g != NULL; g = g->hnext)
+			if (domain == NULL || strcmp(g->name, domain) == 0)
+				sched_pause_clear(&g->pause);
+	}
 	sched_kick();
 	pthread_mutex_unlock(&sc.lock);
 }
 
 void
-sched_paused(void (*cb)(void *ctx, const char *domain, time_t until, const char *why),
-    void *ctx)
+sched_paused(void (*cb)(void *ctx, const char *name, int provider, time_t until,
+    const char *why), void *ctx)
 {
 	struct sched_domain *d;
+	struct sched_group *g;
 	time_t now = time(NULL);
 	size_t b;
 
 	pthread_mutex_lock(&sc.lock);
-	for (b = 0; b < SCHED_BUCKETS; b++)
+	for (b = 0; b < SCHED_BUCKETS; b++) {
 		for (d = sc.domains[b]; d != NULL; d = d->hnext)
-			if (d->paused_until > now)
-				cb(ctx, d->name, d->paused_until, d->pause_why);
+			if (d->pause.until > now)
+				cb(ctx, d->name, 0, d->pause.until, d->pause.why);
+		for (g = sc.groups[b]; g != NULL; g = g->hnext)
+			if (g->pause.until > now)
+				cb(ctx, g->name, 1, g->pause.until, g->pause.why);
+	}
 	pthread_mutex_unlock(&sc.lock);
+}
+
+time_t
+sched_paused_until(const char *domain)
+{
+	struct sched_domain *d;
+	time_t t = 0;
+
+	pthread_mutex_lock(&sc.lock);
+	if ((d = sched_domain(domain, 0)) != NULL)
+		t = sched_paused_at(d, time(NULL));
+	pthread_mutex_unlock(&sc.lock);
+	return t;
+}
+
+/* The probe's recipient counts for the provider its lookup named. */
+static int
+sched_probe_job(struct queue *q, void *arg)
+{
+	return queue_warmup_add(q, arg, (long long)(time(NULL) / 86400), 1);
+}
+
+void
+sched_learn_provider(const char *domain, const char *mx_host)
+{
+	char name[LIM_DOMAIN + 1];
+	struct sched_domain *d;
+	struct writer_job probe = { .fn = sched_probe_job, .arg = name };
+	int counted;
+
+	if (provider_of(mx_host, name, sizeof name) < 0)
+		return;
+	pthread_mutex_lock(&sc.lock);
+	d = sched_domain(domain, 1);
+	d->grp_at = time(NULL);
+	if (d->grp == NULL || strcmp(d->grp->name, name) != 0) {
+		sched_group_unref(d->grp);
+		d->grp = sched_group_ref(sched_group(name));
+	}
+	counted = d->probe;
+	d->probe = 0;
+	sched_kick();
+	pthread_mutex_unlock(&sc.lock);
+	if (counted && writer_run(&probe) != QUEUE_OK)
+		log_msg("mtad", "queue_error", "warm-up count for %s not recorded", name);
 }
 
 void
@@ -752,18 +1027,39 @@ sched_take(void)
 	return job;
 }
 
+
+/* How long sched_more waits for the destination's next rate slot: until
+ * it opens, when that is within LIM_RATE_HOLD seconds; else 0. */
+static double
+sched_more_wait(struct sched_job *job)
+{
+	const struct sched_budget *b = sched_budget(job->dest);
+	double wait = b->interval > 0 ? b->tat - sched_now() : 0;
+
+	return wait > 0 && wait <= LIM_RATE_HOLD ? wait : 0;
+}
+
 int
 sched_more(struct sched_job *job)
 {
-	int more = 0;
+	double wait;
 
 	pthread_mutex_lock(&sc.lock);
-	if (!sc.stopping && job->dest->pending > 0 && job->on_conn < job->target.msgs_per_conn) {
+	while (!sc.stopping && job->dest->pending > 0 &&
+	    job->on_conn < job->target.msgs_per_conn) {
+		struct timespec until;
+		double at;
+
 		sched_take_units(job->dest, job, 0);
-		more = job->units != NULL;
+		if (job->units != NULL || (wait = sched_more_wait(job)) <= 0)
+			break;
+		at = sched_now() + wait;	/* keep the connection for the slot */
+		until.tv_sec = (time_t)at;
+		until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
+		(void)pthread_cond_timedwait(&sc.slot, &sc.lock, &until);
 	}
 	pthread_mutex_unlock(&sc.lock);
-	return more;
+	return job->units != NULL;
 }
 
 size_t
@@ -785,6 +1081,7 @@ sched_unit_done(struct sched_unit *u, time_t retry_at)
 
 	pthread_mutex_lock(&sc.lock);
 	d = sched_domain(u->domain, 1);
+	d->probe = 0;		/* learned or not, the probe is over */
 	d->claimed -= (unsigned)u->n;
 	sc.claimed -= (unsigned)u->n;
 	if (retry_at && (d->next_due == 0 || retry_at < d->next_due))
@@ -799,6 +1096,8 @@ sched_job_done(struct sched_job *job)
 {
 	pthread_mutex_lock(&sc.lock);
 	job->dest->conns--;
+	(job->grp != NULL ? &job->grp->b : &job->dest->own)->conns--;
+	sched_group_unref(job->grp);
 	if (!job->dest->on_ring)
 		sched_dest_drop_if_idle(job->dest);
 	sched_kick();

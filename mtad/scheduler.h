@@ -61,6 +61,7 @@ struct sched_job {
 	struct sched_unit *units;	/* the worker takes them in order */
 	unsigned on_conn;		/* messages so far on this connection */
 	struct sched_dest *dest;	/* private */
+	struct sched_group *grp;	/* private: the budget it counts in */
 	struct sched_job *next;		/* private: the ready list */
 };
 
@@ -83,9 +84,17 @@ void sched_throttle(const char *domain, const char *reply);
 void sched_delivered(const char *domain);
 /* Lift the pause of `domain` (NULL: of all); retry asks for this. */
 void sched_resume(const char *domain);
-/* Each paused domain: cb(ctx, domain, until, reply that paused it). */
-void sched_paused(void (*cb)(void *ctx, const char *domain, time_t until,
+/* Each paused domain, then each paused MX provider (provider = 1):
+ * cb(ctx, name, provider, until, the reply or reason that paused it). */
+void sched_paused(void (*cb)(void *ctx, const char *name, int provider, time_t until,
     const char *why), void *ctx);
+/* Until when mail for `domain` waits for a pause (its own or its MX
+ * provider's), or 0. */
+time_t sched_paused_until(const char *domain);
+/* A worker found `mx_host` the first MX host of `domain`: from now on
+ * (for LIM_PROVIDER_TTL) the domain shares its provider's budget (unless a
+ * `limit` line names it), pauses and warm-up count. */
+void sched_learn_provider(const char *domain, const char *mx_host);
 /* What is in flight: recipients claimed, connections open. */
 void sched_info(unsigned *claimed, unsigned *connections);
 

@@ -121,3 +121,14 @@ CREATE TABLE dkim_keys (
 -- --subdomains): mail From: news.example.org is then signed d=example.org
 -- when news.example.org has no keys of its own.
 ALTER TABLE domains ADD COLUMN subdomains INTEGER NOT NULL DEFAULT 0;
+
+-- migration 7
+-- Warm-up (mtad.conf `warmup`): recipients handed to delivery on the
+-- current UTC day per MX provider ("mxp:google.com"), or per domain while
+-- its provider is not known yet ("mx:example.com").  A new day starts
+-- again from 0.
+CREATE TABLE warmup (
+    dest TEXT PRIMARY KEY,
+    day  INTEGER NOT NULL,          -- days since 1970-01-01, UTC
+    sent INTEGER NOT NULL
+) WITHOUT ROWID;

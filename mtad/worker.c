@@ -288,6 +288,8 @@ worker_open(struct conn *cn, const struct conf *c, const struct sched_target *t,
 	int rc = -1;
 
 	if (worker_resolve(t, targets, f) == 0) {
+		if (!t->routed && t->domain[0] != '[' && targets->n > 0)
+			sched_learn_provider(t->domain, targets->v[0].host);
 		for (i = 0; i < targets->n && rc < 0; i++) {
 			rc = worker_try_host(cn, c, t, t->tls, &targets->v[i], f);
 			/* tls=may: a handshake that failed is not a reason to

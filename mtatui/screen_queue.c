@@ -79,21 +79,25 @@ static void
 queue_cells(struct tui *t, json_t *row, char cells[][LIST_CELL], int *color)
 {
 	const char *state = json_string_value(json_object_get(row, "state"));
+	json_t *paused = json_object_get(row, "paused_until");	/* throttled, capped */
+	json_t *next = json_object_get(row, "next_attempt");
 
+	if (json_is_string(paused) && ctlclient_when(paused) > ctlclient_when(next))
+		next = paused;
 	list_cell(cells[0], json_string_value(json_object_get(row, "id")));
 	queue_span(t, json_object_get(row, "received_at"), 1, cells[1], LIST_CELL);
-	list_cell(cells[2], state);
+	list_cell(cells[2], json_is_string(paused) ? "paused" : state);
 	(void)str_fmt(cells[3], LIST_CELL, "%lld",
 	    (long long)json_integer_value(json_object_get(row, "attempts")));
 	if (state && strcmp(state, "held") == 0)
 		list_cell(cells[4], "-");
 	else
-		queue_span(t, json_object_get(row, "next_attempt"), 0, cells[4], LIST_CELL);
+		queue_span(t, next, 0, cells[4], LIST_CELL);
 	ctlclient_addr(json_string_value(json_object_get(row, "sender")), cells[5], LIST_CELL);
 	ctlclient_addr(json_string_value(json_object_get(row, "recipient")), cells[6],
 	    LIST_CELL);
 	list_cell(cells[7], json_string_value(json_object_get(row, "last_reply")));
-	*color = !state ? C_NONE : !strcmp(state, "deferred") ? C_DEFERRED :
+	*color = !state ? C_NONE : json_is_string(paused) || !strcmp(state, "deferred") ? C_DEFERRED :
 	    !strcmp(state, "held") ? C_HELD : !strcmp(state, "sending") ? C_SENDING : C_NONE;
 }
 

@@ -115,6 +115,7 @@ stats_fetch(struct tui *t, struct screen *s)
 		    json_string_value(json_object_get(v, "domain")) : "");
 
 		json_object_set(r, "paused", json_object_get(v, "until"));
+		json_object_set(r, "provider", json_object_get(v, "provider"));
 		json_object_set(r, "last_reply", json_object_get(v, "reply"));
 	}
 	for (i = 0; i < 3; i++) {
@@ -151,7 +152,9 @@ stats_cells(struct tui *t, json_t *row, char cells[][LIST_CELL], int *color)
 
 		ctlclient_dur(ctlclient_when(json_object_get(row, "paused")) - t->now, left,
 		    sizeof left);
-		(void)str_fmt(text, sizeof text, "PAUSED %s: %s", left, cells[6]);
+		(void)str_fmt(text, sizeof text, "PAUSED %s%s: %s", left,
+		    json_is_true(json_object_get(row, "provider")) ? " (MX provider)" : "",
+		    cells[6]);
 		list_cell(cells[6], text);
 		*color = C_BAD;
 	}

@@ -17,6 +17,7 @@ the reply and uses up one of its times.  No rule: the command is accepted.
 Everything is recorded, under a lock:
   sink.open_now, sink.max_open  TCP connections open now, and the most at
                  once (set max_open = open_now to start counting afresh)
+  sink.opened    TCP connections made in all
   sink.sessions  one Session per connection that said EHLO/HELO (tls, auth
                  user, helo) -- the Controller's own start-up probe says
                  neither and is not counted
@@ -173,6 +174,7 @@ class _SinkSMTP(SMTP):
     def connection_made(self, transport):
         with self._sink._cond:              # connections open at once
             self._sink.open_now += 1
+            self._sink.opened += 1
             self._sink.max_open = max(self._sink.max_open, self._sink.open_now)
         super().connection_made(transport)
 
@@ -318,6 +320,7 @@ class Sink:
         self.rules = []
         self.sessions = []
         self.open_now = self.max_open = 0   # TCP connections (probe included)
+        self.opened = 0                     # ... and in all
         self.mails = []
         self.rcpts = []
         self.messages = []

@@ -18,6 +18,7 @@ extern const struct test dkim_tests[];
 extern const struct test dsn_tests[];
 extern const struct test dns_tests[];
 extern const struct test policy_tests[];
+extern const struct test provider_tests[];
 extern const struct test queue_tests[];
 extern const struct test rate_tests[];
 extern const struct test smtp_client_tests[];
@@ -40,6 +41,7 @@ static const struct {
 	{ "dsn", dsn_tests },
 	{ "dns", dns_tests },
 	{ "policy", policy_tests },
+	{ "provider", provider_tests },
 	{ "queue", queue_tests },
 	{ "rate", rate_tests },
 	{ "smtp_client", smtp_client_tests },

@@ -669,6 +669,28 @@ static const struct {
 	  E("t.conf:2: limit: a.example already limited at line 1") },
 	{ "limit b\xc3\xbc" "cher.example connections=1\nlimit xn--bcher-kva.example rate=1/m\n",
 	  E("t.conf:2: limit: xn--bcher-kva.example already limited at line 1") },
+	/* warmup */
+	{ "warmup daily=100\n", E("t.conf:1: warmup: needs daily=N and since=YYYY-MM-DD") },
+	{ "warmup since=2026-11-01\n", E("t.conf:1: warmup: needs daily=N and since=YYYY-MM-DD") },
+	{ "warmup\n", E("t.conf:1: warmup takes 1 to 3 arguments") },
+	{ "warmup daily=0 since=2026-11-01\n",
+	  E("t.conf:1: warmup: daily: \"0\" is not a number from 1 to 10000000") },
+	{ "warmup daily=10 since=2026-13-01\n",
+	  E("t.conf:1: warmup: since= must be a date, YYYY-MM-DD") },
+	{ "warmup daily=10 since=2026-1-01\n",
+	  E("t.conf:1: warmup: since= must be a date, YYYY-MM-DD") },
+	{ "warmup daily=10 since=2026-11-01x\n",
+	  E("t.conf:1: warmup: since= must be a date, YYYY-MM-DD") },
+	{ "warmup daily=10 since=2026-11-01 growth=50\n",
+	  E("t.conf:1: warmup: growth= must be a percentage, like growth=50%") },
+	{ "warmup daily=10 since=2026-11-01 growth=0%\n",
+	  E("t.conf:1: warmup: growth: \"0\" is not a number from 1 to 1000") },
+	{ "warmup daily=10 since=2026-11-01 growth=12345678901234567%\n",
+	  E("t.conf:1: warmup: growth= must be a percentage, like growth=50%") },
+	{ "warmup daily=10 since=2026-11-01 speed=2\n",
+	  E("t.conf:1: warmup: unknown option \"speed=2\"") },
+	{ "warmup daily=10 since=2026-11-01\nwarmup daily=20 since=2026-11-02\n",
+	  E("t.conf:2: warmup: already set at line 1") },
 	/* comments, blank lines, CRLF and a last line without LF all count */
 	{ "# comment\n\nhostname\n   # indented comment\nbogus x\n\r\nmax_errors 0\n",
 	  E("t.conf:3: hostname takes 1 argument", "t.conf:5: unknown directive \"bogus\"",
@@ -985,8 +1007,56 @@ test_lookup(void)
 	conf_unref(c);
 }
 
+/* conf_limit_named has no "*" fallback (MX providers' own lines). */
+static void
+test_limit_named(void)
+{
+	struct conf *c = parse_ok("limit google.com connections=4\nlimit * connections=9\n",
+	    __LINE__);
+
+	if (c == NULL)
+		return;
+	CHECK_INT(conf_limit_named(c, "google.com")->connections, 4);
+	CHECK(conf_limit_named(c, "gmail.com") == NULL);
+	CHECK_INT(conf_limit_for(c, "gmail.com")->connections, 9);
+	conf_unref(c);
+}
+
+/* The warm-up cap: `daily` on the `since` day (and before it), growing
+ * by growth% a day, none once past LIM_WARMUP_END. */
+static void
+test_warmup_cap(void)
+{
+	struct conf *c = parse_ok("warmup daily=100 since=2026-11-20 growth=100%\n", __LINE__);
+	time_t day0 = (time_t)20777 * 86400;	/* 2026-11-20 00:00 UTC */
+
+	if (c == NULL)
+		return;
+	CHECK_INT(c->warmup.since_day, 20777);
+	CHECK_INT(conf_warmup_cap(c, day0), 100);
+	CHECK_INT(conf_warmup_cap(c, day0 + 86399), 100);
+	CHECK_INT(conf_warmup_cap(c, day0 - 86400 * 3), 100);
+	CHECK_INT(conf_warmup_cap(c, day0 + 86400), 200);
+	CHECK_INT(conf_warmup_cap(c, day0 + 86400 * 6), 6400);
+	CHECK_INT(conf_warmup_cap(c, day0 + 86400 * 16), 6553600);
+	CHECK_INT(conf_warmup_cap(c, day0 + 86400 * 17), 0);	/* over: no cap */
+	CHECK_INT(conf_warmup_cap(c, day0 + 86400 * 4000), 0);
+	conf_unref(c);
+	c = parse_ok("warmup daily=50 since=2026-11-20\n", __LINE__);	/* 50% a day */
+	if (c == NULL)
+		return;
+	CHECK_INT(c->warmup.growth, LIM_DEF_WARMUP_GROWTH);
+	CHECK_INT(conf_warmup_cap(c, day0 + 86400 * 2), 112);
+	conf_unref(c);
+	c = parse_ok("", __LINE__);
+	CHECK(c != NULL && conf_warmup_cap(c, day0) == 0);
+	conf_unref(c);
+}
+
 const struct test conf_tests[] = {
 	{ "lookup", test_lookup },
+	{ "limit_named", test_limit_named },
+	{ "warmup_cap", test_warmup_cap },
 	{ "full", test_full },
 	{ "defaults", test_defaults },
 	{ "values", test_values },

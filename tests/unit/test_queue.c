@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "queue.h"
+#include "str.h"
 #include "test.h"
 #include "writer.h"
 
@@ -49,15 +50,15 @@ test_open_migrate(void)
 	CHECK(q != NULL);
 	if (q == NULL)
 		return;
-	CHECK_INT(queue_schema_version(q), 6);
+	CHECK_INT(queue_schema_version(q), 7);
 	queue_close(q);
 	CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
-	CHECK_INT(db_int(path, "PRAGMA user_version"), 6);
+	CHECK_INT(db_int(path, "PRAGMA user_version"), 7);
 	CHECK_INT(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
 	    "('messages', 'recipients', 'events', 'recipients_due', 'bounces')"), 5);
 	/* Opening again migrates nothing and keeps the version. */
 	q = queue_open(path, QUEUE_WRITER, err, sizeof err);
-	CHECK(q != NULL && queue_schema_version(q) == 6);
+	CHECK(q != NULL && queue_schema_version(q) == 7);
 	queue_close(q);
 }
 
@@ -180,8 +181,45 @@ test_new_id(void)
 		CHECK(strchr("0123456789abcdefghjkmnpqrstvwxyz", a[i]) != NULL);
 }
 
+static void
+warmup_row(void *ctx, const char *dest, long long sent)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+
+	(void)str_fmt(out + n, 256 - n, "%s=%lld;", dest, sent);
+}
+
+/* Warm-up counts: per destination and UTC day; a new day starts at 0 and
+ * replaces the old count. */
+static void
+test_warmup_counts(void)
+{
+	char path[512], err[256], list[256] = "";
+	struct queue *q;
+
+	db_path(path, sizeof path, "warmup.db");
+	q = queue_open(path, QUEUE_WRITER, err, sizeof err);
+	CHECK(q != NULL);
+	if (q == NULL)
+		return;
+	CHECK_INT(queue_warmup_sent(q, "mxp:google.com", 20777), 0);
+	CHECK_INT(queue_warmup_add(q, "mxp:google.com", 20777, 30), QUEUE_OK);
+	CHECK_INT(queue_warmup_add(q, "mxp:google.com", 20777, 12), QUEUE_OK);
+	CHECK_INT(queue_warmup_add(q, "mx:example.net", 20777, 5), QUEUE_OK);
+	CHECK_INT(queue_warmup_sent(q, "mxp:google.com", 20777), 42);
+	CHECK_INT(queue_warmup_sent(q, "mxp:google.com", 20778), 0);
+	CHECK_INT(queue_warmup_list(q, 20777, 10, warmup_row, list), 0);
+	CHECK_STR(list, "mxp:google.com=42;mx:example.net=5;");
+	CHECK_INT(queue_warmup_add(q, "mxp:google.com", 20778, 7), QUEUE_OK);
+	CHECK_INT(queue_warmup_sent(q, "mxp:google.com", 20778), 7);
+	CHECK_INT(queue_warmup_sent(q, "mxp:google.com", 20777), 0);
+	queue_close(q);
+}
+
 const struct test queue_tests[] = {
 	{ "open_migrate", test_open_migrate },
+	{ "warmup_counts", test_warmup_counts },
 	{ "refuses_newer_schema", test_refuses_newer_schema },
 	{ "insert_and_duplicate", test_insert_and_duplicate },
 	{ "group_commit", test_group_commit },
