@@ -371,7 +371,7 @@ struct sched_claim {
 	 * was reached (capped: nothing claimed) */
 	unsigned long long warm_cap;
 	char warm_key[LIM_DOMAIN + 8];
-	int want, capped;
+	int want, capped, probe;
 };
 
 static int
@@ -419,7 +419,7 @@ sched_claim_warmup(struct sched_claim *cl, struct sched_domain *d,
 	}
 	cl->warm_cap = 0;
 	cl->limit = 1;
-	d->probe = 1;
+	cl->probe = d->probe = 1;
 }
 
 /* The day's warm-up cap is reached for d: pause it (with its provider)
@@ -460,12 +460,14 @@ sched_claim(struct sched_domain *d, time_t now, const struct conf *c)
 	pthread_mutex_unlock(&sc.lock);
 	if (writer_run(&job) != QUEUE_OK) {
 		log_msg("mtad", "queue_error", "claim for %s failed; retrying in 10s", name);
-		cl.n = 0, cl.next = now + 10, cl.capped = 0;
+		cl.n = 0, cl.next = now + 10, cl.capped = 0, cl.want = -1;
 	}
 	pthread_mutex_lock(&sc.lock);
 	d = sched_domain(name, 1);
 	d->claimed -= (unsigned)(cl.limit - cl.n);
 	sc.claimed -= (unsigned)(cl.limit - cl.n);
+	if (cl.probe && cl.n == 0)
+		d->probe = 0;	/* nothing went out after all */
 	if (cl.capped) {
 		sched_capped(d, &cl, now);
 		d->next_due = now;	/* still due: the pause holds it */
