@@ -862,3 +862,24 @@ def test_tui_no_color_and_vt100(relay, sink, tui):
     # keys work under vt100 too
     vt.keys("Down")
     vt.wait_line(22, r"\brow 2 of 2\b", what="'row 2 of 2' under TERM=vt100")
+
+
+def test_tui_queue_marks_a_paused_destination(relay, sink, tui):
+    """A 421 pauses slow.example: its waiting recipient shows `paused` in
+    the Queue screen (NEXT: the pause's end), the title says PAUSED, and
+    after `mtactl retry --domain` the mark goes."""
+    sink.on_rcpt("421 4.7.0 try later", rcpts=["a1@slow.example"])
+    m = relay()
+    mark = m.mark()
+    submit(m, "s@example.org", ["a1@slow.example"])
+    m.wait_for_log(r"^\S+ slow\.example event=throttled ", since=mark)
+    q2 = submit(m, "s@example.org", ["a2@slow.example"])
+    t = tui(m)
+    rows = t.wait_rows([q2], [q2], what="the paused recipient's row")
+    n = rows[0][0]
+    t.wait_line(n, r"\bpaused\s+0\s+(\d+s|1m\d*s?)\s", what="paused, 0 tries, NEXT ~1m")
+    t.wait_line(0, r"PAUSED \(see Stats\)")
+    sink.clear_rules()
+    assert m.mtactl("retry", "--domain", "slow.example").returncode == 0
+    sink.wait_messages(1, T, rcpt="a2@slow.example")
+    t.wait_gone(r"PAUSED \(see Stats\)")
