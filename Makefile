@@ -176,6 +176,7 @@ bench: $(MTAD) $(MTACTL) $(MTATUI)
 	QUEUED=1000000 tests/bench/intake $(MTAD)
 	tests/bench/listing $(MTAD)
 	tests/bench/console $(MTAD)
+	tests/bench/relay $(MTAD)
 
 install: $(MTAD) $(MTACTL) $(MTATUI) $(MTATUI)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

@@ -11,6 +11,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 
@@ -53,6 +54,34 @@ def wait_until(pred, timeout, what, interval=0.01):
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def start_dnsserver(zone_path, *args):
+    """dnsserver.py (beside this file) serving zone_path on a free port:
+    (process, port).  Stop it with stop_process()."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.Popen([sys.executable, os.path.join(here, "dnsserver.py"), *args,
+                             str(zone_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(10)
+    if not got or not got[0].startswith("PORT "):
+        proc.kill()
+        proc.wait(5)
+        raise AssertionError(f"dnsserver.py did not start: {got!r} {proc.stderr.read()!r}")
+    return proc, int(got[0].split()[1])
+
+
+def stop_process(proc, timeout=5):
+    """TERM, then KILL after timeout seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
 
 
 def db_query(path, sql, params=()):

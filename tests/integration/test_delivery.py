@@ -17,13 +17,12 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
-import threading
 import time
 
 import pytest
 
-from mtadtest import QUEUED_RE, Client, free_port, received_re, wait_until
+from mtadtest import (QUEUED_RE, Client, free_port, received_re, start_dnsserver,
+                      stop_process, wait_until)
 from sinks import Sink, free_port_on, port_is_closed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -88,27 +87,11 @@ class Dns:
 @pytest.fixture(scope="module")
 def dns(tmp_path_factory):
     """dnsserver.py serving the module's zone on a free port."""
-    d = tmp_path_factory.mktemp("dns")
-    zone = d / "zone.txt"
+    zone = tmp_path_factory.mktemp("dns") / "zone.txt"
     zone.write_text(zone_text(), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "dnsserver.py"), str(zone)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    port = []
-    reader = threading.Thread(target=lambda: port.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(10)
-    line = port[0] if port else ""
-    if not line.startswith("PORT "):
-        proc.kill()
-        proc.wait(5)
-        pytest.fail(f"dnsserver.py did not start: {line!r} {proc.stderr.read()!r}")
-    yield Dns(proc, int(line.split()[1]))
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    proc, port = start_dnsserver(zone)
+    yield Dns(proc, port)
+    stop_process(proc)
 
 
 @pytest.fixture(scope="module")

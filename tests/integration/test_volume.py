@@ -13,17 +13,12 @@ Run: MTAD_BIN=/work/main/build/mtad MTACTL_BIN=/work/main/build/mtactl \
 """
 import datetime
 import json
-import os
-import subprocess
-import sys
-import threading
 
 import pytest
 
-from mtadtest import QUEUED_RE, Client, free_port, wait_until
+from mtadtest import QUEUED_RE, Client, free_port, start_dnsserver, stop_process, wait_until
 from sinks import Sink
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 T = 15.0
 
 ZONE = """\
@@ -42,23 +37,9 @@ mx.own.example.       60 IN A 127.0.0.1
 def dns(tmp_path_factory):
     zone = tmp_path_factory.mktemp("dns") / "zone.txt"
     zone.write_text(ZONE, encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "dnsserver.py"), str(zone)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    got = []
-    reader = threading.Thread(target=lambda: got.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(10)
-    if not got or not got[0].startswith("PORT "):
-        proc.kill()
-        proc.wait(5)
-        pytest.fail(f"dnsserver.py did not start: {got!r}")
-    yield int(got[0].split()[1])
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    proc, port = start_dnsserver(zone)
+    yield port
+    stop_process(proc)
 
 
 @pytest.fixture
