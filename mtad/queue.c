@@ -62,8 +62,8 @@ static const char *const queue_sql[Q_NSTMT] = {
 	    " updated_at = ?8, delay_notified = max(delay_notified, ?9) WHERE id = ?1",
 	[Q_INS_BOUNCE] = "INSERT INTO bounces (at, queue_id, sender, recipient, remote,"
 	    " code, enhanced, reply, class) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[Q_PENDING] = "SELECT count(*) FROM recipients WHERE message_id = ?"
-	    " AND state IN ('queued', 'deferred', 'held', 'sending')",
+	[Q_PENDING] = "SELECT EXISTS (SELECT 1 FROM recipients WHERE message_id = ?"
+	    " AND state IN ('queued', 'deferred', 'held', 'sending'))",
 	[Q_DEL_MSG] = "DELETE FROM messages WHERE id = ?",
 	[Q_USER_GET] = "SELECT name, password_hash, domains, created_at, updated_at"
 	    " FROM users WHERE name = ?",

@@ -132,3 +132,9 @@ CREATE TABLE warmup (
     day  INTEGER NOT NULL,          -- days since 1970-01-01, UTC
     sent INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- migration 8
+-- "Is anything of this message still waiting?" after each delivery: one
+-- index seek, not a walk over all of a big message's recipients.
+DROP INDEX recipients_message;
+CREATE INDEX recipients_message ON recipients (message_id, state);

@@ -220,6 +220,41 @@ session_insert(struct queue *q, void *msg)
 	return queue_insert_message(q, msg);
 }
 
+/* Recipients in the order they are stored: by domain (A-labels), in RCPT
+ * order within one.  A domain's recipients are then neighbours in the
+ * queue's table and indexes, so recording one delivery (one domain's
+ * recipients of a message) writes a few pages, not one per recipient. */
+static int
+session_rcpt_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct smtp_rcpt *v = ctx;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(v[x].domain, v[y].domain);
+
+	return c != 0 ? c : x < y ? -1 : x > y;
+}
+
+static struct queue_rcpt *
+session_rcpts(const struct smtp_txn *t)
+{
+	struct queue_rcpt *rcpts = xcalloc(t->nrcpts, sizeof *rcpts);
+	size_t *order = xcalloc(t->nrcpts, sizeof *order), i;
+
+	for (i = 0; i < t->nrcpts; i++)
+		order[i] = i;
+	qsort_r(order, t->nrcpts, sizeof *order, session_rcpt_cmp, t->rcpts);
+	for (i = 0; i < t->nrcpts; i++) {
+		const struct smtp_rcpt *r = &t->rcpts[order[i]];
+
+		rcpts[i].address = r->mailbox;
+		rcpts[i].domain = r->domain;
+		rcpts[i].notify = r->notify;
+		rcpts[i].orcpt = r->orcpt;
+	}
+	free(order);
+	return rcpts;
+}
+
 /* Make the complete message durable, then let the engine answer. */
 static void
 session_store(struct session *ss, struct smtp_server *srv)
@@ -230,7 +265,7 @@ session_store(struct session *ss, struct smtp_server *srv)
 	int dkim = signer_sign(smtp_server_msg(srv), time(NULL), from_domain,
 	    sizeof from_domain);
 	const struct smtp_txn *t = smtp_server_txn(srv);
-	struct queue_rcpt *rcpts = xcalloc(t->nrcpts, sizeof *rcpts);
+	struct queue_rcpt *rcpts = session_rcpts(t);
 	struct queue_msg m = {
 		.queue_id = t->queue_id, .sender = t->sender,
 		.client_addr = ss->peer, .helo = smtp_server_helo(srv),
@@ -245,12 +280,6 @@ session_store(struct session *ss, struct smtp_server *srv)
 	size_t i;
 	int rc;
 
-	for (i = 0; i < t->nrcpts; i++) {
-		rcpts[i].address = t->rcpts[i].mailbox;
-		rcpts[i].domain = t->rcpts[i].domain;
-		rcpts[i].notify = t->rcpts[i].notify;
-		rcpts[i].orcpt = t->rcpts[i].orcpt;
-	}
 	rc = writer_run(&job);
 	log_begin(&l, t->queue_id, rc == QUEUE_OK ? "received" : "store_failed");
 	log_str(&l, "session", ss->id);
@@ -268,10 +297,10 @@ session_store(struct session *ss, struct smtp_server *srv)
 	if (rc != QUEUE_OK)
 		log_str(&l, "error", rc == QUEUE_DUP ? "queue ID taken" : "database");
 	log_end(&l);
-	free(rcpts);
 	for (i = 0; rc == QUEUE_OK && i < t->nrcpts; i++)
-		if (i == 0 || strcmp(t->rcpts[i].domain, t->rcpts[i - 1].domain) != 0)
-			sched_notify(t->rcpts[i].domain);
+		if (i == 0 || strcmp(rcpts[i].domain, rcpts[i - 1].domain) != 0)
+			sched_notify(rcpts[i].domain);
+	free(rcpts);
 	smtp_server_stored(srv, rc == QUEUE_OK);
 }
 

@@ -176,6 +176,9 @@ smtp_txn_reset(struct smtp_server *s)
 		free(t->rcpts[i].orcpt);
 	}
 	free(t->rcpts);
+	free(t->slots);
+	t->slots = NULL;
+	t->nslots = 0;
 	free(t->envid);
 	t->envid = NULL;
 	t->ret = DSN_RET_UNSPEC;
@@ -480,36 +483,81 @@ smtp_cmd_mail(struct smtp_server *s, char *arg, int pending)
 
 /* ---- RCPT ---- */
 
-/* Same mailbox already in the transaction?  Local parts compare exactly,
- * domains in their A-label form. */
-static int
-smtp_rcpt_dup(const struct smtp_txn *t, const char *mailbox, const char *domain)
+/* The duplicate check's key: the local part (exact) and the domain (its
+ * A-label form, as stored); FNV-1a. */
+static unsigned
+smtp_rcpt_hash(const char *mailbox, size_t local, const char *domain)
 {
-	const char *at = strrchr(mailbox, '@');
-	size_t local = at ? (size_t)(at - mailbox) : strlen(mailbox), i;
+	unsigned h = 2166136261u;
+	size_t i;
 
-	for (i = 0; i < t->nrcpts; i++) {
-		const char *m = t->rcpts[i].mailbox, *mat = strrchr(m, '@');
-		size_t mlocal = mat ? (size_t)(mat - m) : strlen(m);
-
-		if (mlocal == local && memcmp(m, mailbox, local) == 0 &&
-		    strcmp(t->rcpts[i].domain, domain) == 0)
-			return 1;
-	}
-	return 0;
+	for (i = 0; i < local; i++)
+		h = (h ^ (unsigned char)mailbox[i]) * 16777619u;
+	h = (h ^ '@') * 16777619u;
+	while (*domain)
+		h = (h ^ (unsigned char)*domain++) * 16777619u;
+	return h;
 }
 
+static size_t
+smtp_rcpt_local(const char *mailbox)
+{
+	const char *at = strrchr(mailbox, '@');
+
+	return at ? (size_t)(at - mailbox) : strlen(mailbox);
+}
+
+/* The slot holding mailbox@domain, or the empty one where it would go. */
+static unsigned *
+smtp_rcpt_slot(const struct smtp_txn *t, const char *mailbox, const char *domain)
+{
+	size_t local = smtp_rcpt_local(mailbox), mask = t->nslots - 1;
+	size_t i = smtp_rcpt_hash(mailbox, local, domain) & mask;
+
+	for (;; i = (i + 1) & mask) {
+		const struct smtp_rcpt *r;
+
+		if (t->slots[i] == 0)
+			return &t->slots[i];
+		r = &t->rcpts[t->slots[i] - 1];
+		if (smtp_rcpt_local(r->mailbox) == local &&
+		    memcmp(r->mailbox, mailbox, local) == 0 && strcmp(r->domain, domain) == 0)
+			return &t->slots[i];
+	}
+}
+
+/* Room for one more recipient in the table (rebuilt at twice the size
+ * when it would be half full). */
+static void
+smtp_rcpt_slots_grow(struct smtp_txn *t)
+{
+	size_t i;
+
+	if (2 * (t->nrcpts + 1) < t->nslots)
+		return;
+	free(t->slots);
+	t->nslots = t->nslots ? 2 * t->nslots : 64;
+	t->slots = xcalloc(t->nslots, sizeof *t->slots);
+	for (i = 0; i < t->nrcpts; i++)
+		*smtp_rcpt_slot(t, t->rcpts[i].mailbox, t->rcpts[i].domain) = (unsigned)i + 1;
+}
+
+/* Add a recipient unless the same mailbox is in the transaction already
+ * (then nothing: one delivery each). */
 static void
 smtp_rcpt_add(struct smtp_server *s, const char *mailbox, const char *domain,
     const struct smtp_rcpt_params *rp)
 {
 	struct smtp_txn *t = &s->txn;
 	struct smtp_rcpt *r;
+	unsigned *slot;
 
-	if (smtp_rcpt_dup(t, mailbox, domain))
+	smtp_rcpt_slots_grow(t);
+	if (*(slot = smtp_rcpt_slot(t, mailbox, domain)) != 0)
 		return;
 	t->rcpts = xgrow(t->rcpts, &t->rcpts_cap, t->nrcpts + 1, sizeof *t->rcpts);
 	r = &t->rcpts[t->nrcpts++];
+	*slot = (unsigned)t->nrcpts;
 	r->mailbox = xstrdup(mailbox);
 	r->domain = xstrdup(domain);
 	r->notify = rp->notify;

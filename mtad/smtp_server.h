@@ -79,6 +79,10 @@ struct smtp_txn {
 	char *sender;		/* "" for the null path <> */
 	struct smtp_rcpt *rcpts;
 	size_t nrcpts, rcpts_cap;
+	/* The duplicate check: open addressing, index + 1 of a recipient in
+	 * each used slot (0: empty); nslots a power of two > 2 x nrcpts. */
+	unsigned *slots;
+	size_t nslots;
 	enum smtp_body body;
 	int smtputf8;		/* SMTPUTF8 given with MAIL */
 	unsigned long long declared_size;	/* SIZE=, 0 if none */

@@ -749,6 +749,32 @@ test_addresses(void)
 	conv_free(&c);
 }
 
+/* Many recipients: the duplicate check folds the same mailbox (domains
+ * compared as A-labels, any case) and keeps local parts apart by case. */
+static void
+test_many_recipients_fold(void)
+{
+	struct conv c;
+	struct buf in;
+	int i;
+
+	buf_init(&in, 1 << 20);
+	(void)buf_puts(&in, EHLO MAIL);
+	for (i = 0; i < 3000; i++)
+		(void)buf_printf(&in, "RCPT TO:<r%d@d%d.test>\r\n", i, i % 97);
+	for (i = 0; i < 3000; i += 7)	/* the same again, the domain upper case */
+		(void)buf_printf(&in, "RCPT TO:<r%d@D%d.TEST>\r\n", i, i % 97);
+	(void)buf_puts(&in, "RCPT TO:<R1@d1.test>\r\nDATA\r\n.\r\n");
+	conv_init(&c);
+	c.env.max_recipients = 5000;
+	conv_start(&c);
+	conv_feed_client(&c, in.data, in.len);
+	CHECK_INT(c.stored, 1);
+	CHECK_INT(c.nrcpts, 3001);
+	conv_free(&c);
+	buf_free(&in);
+}
+
 static void
 test_postmaster(void)
 {
@@ -1024,6 +1050,7 @@ const struct test smtp_server_tests[] = {
 	{ "dsn_params", test_dsn_params },
 	{ "addresses", test_addresses },
 	{ "postmaster", test_postmaster },
+	{ "many_recipients_fold", test_many_recipients_fold },
 	{ "relay_policy", test_relay_policy },
 	{ "driver_events", test_driver_events },
 	{ "starttls", test_starttls },
