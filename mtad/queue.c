@@ -25,7 +25,7 @@ enum queue_stmt {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
 	Q_INS_MSG, Q_INS_RCPT, Q_INS_EVENT,
 	Q_RECOVER, Q_DOMAINS, Q_CLAIM_SEL, Q_CLAIM_UPD, Q_NEXT_DUE, Q_LOAD,
-	Q_SET_RCPT, Q_INS_BOUNCE, Q_PENDING, Q_DEL_MSG,
+	Q_SET_RCPT, Q_DEL_RCPT, Q_INS_BOUNCE, Q_PENDING, Q_DEL_MSG,
 	Q_USER_GET, Q_USER_ADD, Q_USER_PASSWD, Q_USER_DEL, Q_USERS,
 	Q_WARMUP_GET, Q_WARMUP_ADD, Q_NSTMT
 };
@@ -62,8 +62,8 @@ static const char *const queue_sql[Q_NSTMT] = {
 	    " updated_at = ?8, delay_notified = max(delay_notified, ?9) WHERE id = ?1",
 	[Q_INS_BOUNCE] = "INSERT INTO bounces (at, queue_id, sender, recipient, remote,"
 	    " code, enhanced, reply, class) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	[Q_PENDING] = "SELECT EXISTS (SELECT 1 FROM recipients WHERE message_id = ?"
-	    " AND state IN ('queued', 'deferred', 'held', 'sending'))",
+	[Q_DEL_RCPT] = "DELETE FROM recipients WHERE id = ?",
+	[Q_PENDING] = "SELECT EXISTS (SELECT 1 FROM recipients WHERE message_id = ?)",
 	[Q_DEL_MSG] = "DELETE FROM messages WHERE id = ?",
 	[Q_USER_GET] = "SELECT name, password_hash, domains, created_at, updated_at"
 	    " FROM users WHERE name = ?",
@@ -211,7 +211,11 @@ static int
 queue_setup(struct queue *q, int mode, char *err, size_t errsize)
 {
 	sqlite3_busy_timeout(q->db, 10000);
-	if (queue_exec(q, "PRAGMA foreign_keys = ON", err, errsize) < 0)
+	/* Statement journals and sorters in memory: a file created and
+	 * unlinked in /var/tmp for each cascading DELETE was five system
+	 * calls a message. */
+	if (queue_exec(q, "PRAGMA foreign_keys = ON", err, errsize) < 0 ||
+	    queue_exec(q, "PRAGMA temp_store = MEMORY", err, errsize) < 0)
 		return -1;
 	if (mode != QUEUE_WRITER)
 		return queue_exec(q, "PRAGMA query_only = ON", err, errsize);
@@ -648,13 +652,21 @@ queue_outcome_state(enum queue_outcome_kind k)
 	return names[k];
 }
 
+/* A recipient waits on with its new state and last reply, or, finished
+ * (delivered, bounced, expired), leaves the queue: its outcome is the
+ * event (and the bounce) recorded with it. */
 static int
 queue_set_rcpt(struct queue *q, time_t now, const struct queue_outcome *o)
 {
-	sqlite3_stmt *st = queue_stmt(q, Q_SET_RCPT);
+	int done = o->kind == QO_DELIVERED || o->kind == QO_BOUNCED || o->kind == QO_EXPIRED;
+	sqlite3_stmt *st = queue_stmt(q, done ? Q_DEL_RCPT : Q_SET_RCPT);
 
 	if (st == NULL)
 		return QUEUE_ERR;
+	if (done) {
+		sqlite3_bind_int64(st, 1, o->rcpt_id);
+		return queue_step_done(st);
+	}
 	sqlite3_bind_int64(st, 1, o->rcpt_id);
 	queue_bind_text(st, 2, queue_outcome_state(o->kind));
 	sqlite3_bind_int(st, 3, o->kind != QO_RELEASED);

@@ -212,7 +212,8 @@ struct queue_row {
  * or in `sort` order skipping `offset` rows.  0 or -1. */
 int queue_list(struct queue *q, const struct queue_select *s,
     void (*cb)(void *ctx, const struct queue_row *r), void *ctx);
-/* Recipients of one message (any state), then its events in order. */
+/* Recipients of one message still waiting (a finished one leaves the
+ * queue: its outcome is an event), then its events in order. */
 int queue_rcpts_of(struct queue *q, const char *queue_id,
     void (*cb)(void *ctx, const struct queue_row *r), void *ctx);
 struct queue_event_row {

@@ -50,15 +50,15 @@ test_open_migrate(void)
 	CHECK(q != NULL);
 	if (q == NULL)
 		return;
-	CHECK_INT(queue_schema_version(q), 8);
+	CHECK_INT(queue_schema_version(q), 9);
 	queue_close(q);
 	CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
-	CHECK_INT(db_int(path, "PRAGMA user_version"), 8);
+	CHECK_INT(db_int(path, "PRAGMA user_version"), 9);
 	CHECK_INT(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
 	    "('messages', 'recipients', 'events', 'recipients_due', 'bounces')"), 5);
 	/* Opening again migrates nothing and keeps the version. */
 	q = queue_open(path, QUEUE_WRITER, err, sizeof err);
-	CHECK(q != NULL && queue_schema_version(q) == 8);
+	CHECK(q != NULL && queue_schema_version(q) == 9);
 	queue_close(q);
 }
 
