@@ -6,7 +6,8 @@
 #   make SAN=1 check  the same under ASan+UBSan
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make completion   regenerate contrib/mtactl.bash from mtactl's command table
-#   make bench        intake and listing benchmarks (tests/bench/)
+#   make bench        benchmarks (tests/bench/): intake, listing, console, and
+#                     relay (mtad and Postfix side by side, W1-W4)
 
 PREFIX   ?= /usr/local
 SBINDIR  ?= $(PREFIX)/sbin
