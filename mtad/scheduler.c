@@ -57,10 +57,19 @@ struct sched_domain {
 	time_t next_due;		/* 0: nothing known to be waiting */
 	unsigned claimed;
 	struct sched_pause pause;	/* its own (routed, or no provider yet) */
-	struct sched_group *grp;	/* its MX provider, learned at grp_at */
-	time_t grp_at;
+	struct sched_group *grp;	/* its MX provider, when known */
 	int probe;			/* a warm-up probe is out: claim no more yet */
 	struct sched_domain *hnext;
+};
+
+/* What the workers' MX lookups taught (sched_learn_provider): a domain's
+ * provider, for LIM_PROVIDER_TTL seconds after its last lookup, whether
+ * or not the domain has mail waiting. */
+struct sched_known {
+	char domain[LIM_DOMAIN + 1];
+	struct sched_group *grp;	/* a reference */
+	time_t at;
+	struct sched_known *hnext;
 };
 
 struct sched_dest {
@@ -83,6 +92,8 @@ static struct {
 	struct sched_domain *domains[SCHED_BUCKETS];
 	struct sched_dest *dests[SCHED_BUCKETS];
 	struct sched_group *groups[SCHED_BUCKETS];
+	struct sched_known *known[SCHED_BUCKETS];
+	time_t known_swept;		/* the last sched_known_sweep */
 	struct sched_dest *ring;	/* last dispatched; ring->ring_next is next */
 	struct sched_job *ready;	/* jobs made, not taken: a stack */
 	size_t nready;
@@ -103,11 +114,15 @@ sched_hash(const char *s)
 	return h & (SCHED_BUCKETS - 1);
 }
 
-/* The domain entry, created when `create`. */
+static struct sched_group *sched_group_ref(struct sched_group *g);
+static struct sched_known *sched_known(const char *domain, time_t now);
+
+/* The domain entry, created when `create` (with its provider, if known). */
 static struct sched_domain *
 sched_domain(const char *name, int create)
 {
 	struct sched_domain **pp = &sc.domains[sched_hash(name)], *d;
+	struct sched_known *k;
 
 	for (d = *pp; d != NULL; d = d->hnext)
 		if (strcmp(d->name, name) == 0)
@@ -116,6 +131,8 @@ sched_domain(const char *name, int create)
 		return NULL;
 	d = xcalloc(1, sizeof *d);
 	(void)str_copy(d->name, sizeof d->name, name);
+	if ((k = sched_known(name, time(NULL))) != NULL)
+		d->grp = sched_group_ref(k->grp);
 	d->hnext = *pp;
 	*pp = d;
 	return d;
@@ -162,6 +179,64 @@ sched_group_unref(struct sched_group *g)
 	free(g);
 }
 
+/* The provider learned for `domain`, unless forgotten by now. */
+static struct sched_known *
+sched_known(const char *domain, time_t now)
+{
+	struct sched_known *k;
+
+	for (k = sc.known[sched_hash(domain)]; k != NULL; k = k->hnext)
+		if (strcmp(k->domain, domain) == 0)
+			return now - k->at < LIM_PROVIDER_TTL ? k : NULL;
+	return NULL;
+}
+
+/* Remember that `domain` is at provider g (from now on). */
+static void
+sched_known_set(const char *domain, struct sched_group *g, time_t now)
+{
+	struct sched_known **pp = &sc.known[sched_hash(domain)], *k;
+
+	for (k = *pp; k != NULL; k = k->hnext)
+		if (strcmp(k->domain, domain) == 0)
+			break;
+	if (k == NULL) {
+		k = xcalloc(1, sizeof *k);
+		(void)str_copy(k->domain, sizeof k->domain, domain);
+		k->hnext = *pp;
+		*pp = k;
+	}
+	if (k->grp != g) {
+		sched_group_unref(k->grp);
+		k->grp = sched_group_ref(g);
+	}
+	k->at = now;
+}
+
+/* Forget what is older than LIM_PROVIDER_TTL; at most once a minute. */
+static void
+sched_known_sweep(time_t now)
+{
+	size_t b;
+
+	if (now - sc.known_swept < 60)
+		return;
+	sc.known_swept = now;
+	for (b = 0; b < SCHED_BUCKETS; b++) {
+		struct sched_known **pp = &sc.known[b], *k;
+
+		while ((k = *pp) != NULL) {
+			if (now - k->at < LIM_PROVIDER_TTL) {
+				pp = &k->hnext;
+				continue;
+			}
+			*pp = k->hnext;
+			sched_group_unref(k->grp);
+			free(k);
+		}
+	}
+}
+
 /* The pause that holds `d`: its provider's when it has one, else its own. */
 static struct sched_pause *
 sched_pause_of(struct sched_domain *d)
@@ -195,7 +270,7 @@ sched_domain_drop_if_idle(struct sched_domain *d, time_t now)
 	struct sched_domain **pp = &sc.domains[sched_hash(d->name)];
 
 	if (d->next_due != 0 || d->claimed != 0 || d->pause.count != 0 ||
-	    d->pause.until > now || (d->grp != NULL && now - d->grp_at < LIM_PROVIDER_TTL))
+	    d->pause.until > now || d->probe)
 		return;
 	while (*pp != d)
 		pp = &(*pp)->hnext;
@@ -685,6 +760,7 @@ sched_main(void *arg)
 		double rate_next;
 
 		sc.kicked = 0;
+		sched_known_sweep(now);
 		next = c->delivery ? sched_claim_due(now, c) : 0;
 		sched_dispatch();
 		conf_unref(c);
@@ -819,6 +895,12 @@ sched_free(void)
 			sc.domains[b] = d->hnext;
 			free(d->pause.why);
 			free(d);
+		}
+		while (sc.known[b] != NULL) {
+			struct sched_known *k = sc.known[b];
+
+			sc.known[b] = k->hnext;
+			free(k);
 		}
 		while (sc.groups[b] != NULL) {
 			struct sched_group *g = sc.groups[b];
@@ -965,18 +1047,21 @@ sched_learn_provider(const char *domain, const char *mx_host)
 {
 	char name[LIM_DOMAIN + 1];
 	struct sched_domain *d;
+	struct sched_group *g;
 	struct writer_job probe = { .fn = sched_probe_job, .arg = name };
 	int counted;
 
 	if (provider_of(mx_host, name, sizeof name) < 0)
 		return;
 	pthread_mutex_lock(&sc.lock);
+	g = sched_group_ref(sched_group(name));	/* held while it changes hands */
+	sched_known_set(domain, g, time(NULL));
 	d = sched_domain(domain, 1);
-	d->grp_at = time(NULL);
-	if (d->grp == NULL || strcmp(d->grp->name, name) != 0) {
+	if (d->grp != g) {
 		sched_group_unref(d->grp);
-		d->grp = sched_group_ref(sched_group(name));
+		d->grp = sched_group_ref(g);
 	}
+	sched_group_unref(g);
 	counted = d->probe;
 	d->probe = 0;
 	sched_kick();
