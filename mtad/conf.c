@@ -681,18 +681,24 @@ conf_d_limit(struct conf_parser *p, char **av, int ac)
 	c->limits[c->nlimits++] = l;
 }
 
-/* YYYY-MM-DD into days since 1970-01-01; -1 when it is not a date. */
+/* YYYY-MM-DD into days since 1970-01-01; -1 when it is not a date (a
+ * day the month does not have, like 2026-02-30, included). */
 static long long
 conf_day(const char *s)
 {
-	struct tm tm;
+	struct tm tm, back;
 	const char *end;
+	time_t t;
 
 	memset(&tm, 0, sizeof tm);
 	if (strlen(s) != 10 || (end = strptime(s, "%Y-%m-%d", &tm)) == NULL || *end != '\0')
 		return -1;
 	tm.tm_hour = 12;	/* any time of that day */
-	return (long long)(timegm(&tm) / 86400);
+	back = tm;		/* timegm normalises: 02-30 would become 03-02 */
+	if ((t = timegm(&back)) < 0 || back.tm_mday != tm.tm_mday ||
+	    back.tm_mon != tm.tm_mon || back.tm_year != tm.tm_year)
+		return -1;
+	return (long long)(t / 86400);
 }
 
 static int

@@ -67,7 +67,7 @@ struct conf_limit {
 };
 
 /* `warmup daily=N [growth=P%] since=YYYY-MM-DD`: a new sending address
- * may send at most `daily` messages a day to each MX provider on the day
+ * may send at most `daily` recipients a day to each MX provider on the day
  * `since`, growing by P percent a day after it (conf_warmup_cap). */
 struct conf_warmup {
 	unsigned daily;			/* 0: no warm-up */
@@ -168,7 +168,7 @@ const struct conf_route *conf_route_for(const struct conf *c, const char *domain
 const struct conf_limit *conf_limit_for(const struct conf *c, const char *domain);
 /* The `limit` line naming exactly `name` (no `*` fallback), or NULL. */
 const struct conf_limit *conf_limit_named(const struct conf *c, const char *name);
-/* The warm-up cap (messages a day per MX provider) on the UTC day of
+/* The warm-up cap (recipients a day per MX provider) on the UTC day of
  * `now`: daily x (1 + growth/100)^days since `since` (the first cap
  * before it), 0 when there is no warm-up or the cap has grown past
  * LIM_WARMUP_END (the warm-up is over). */

@@ -115,7 +115,8 @@
 /* mtactl status: the warm-up counts shown (the largest). */
 #define LIM_WARMUP_ROWS 10
 /* What the scheduler remembers of a domain's MX provider (provider.h),
- * learned from its last MX lookup: forgotten after this many seconds. */
+ * learned from its last MX lookup, for a domain that comes back after it
+ * had nothing waiting: forgotten after this many seconds. */
 #define LIM_PROVIDER_TTL 3600
 /* A connection whose destination's `rate=` lets its next message go
  * within this many seconds waits for it instead of closing (QUIT, then a

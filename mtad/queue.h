@@ -92,7 +92,8 @@ int queue_claim(struct queue *q, const char *domain, time_t now, int limit,
     struct queue_claim **out, time_t *next);
 void queue_claims_free(struct queue_claim *v, int n);
 /* Warm-up accounting (schema migration 7): recipients handed to delivery
- * on UTC day `day` for `dest` ("mxp:PROVIDER" or "mx:DOMAIN"), 0 for a
+ * for the first time on UTC day `day` for `dest` (an MX provider's name,
+ * "google.com"), 0 for a
  * new day, -1 on error; add n to it (writer: QUEUE_OK or QUEUE_ERR); the
  * day's rows, most first (reader). */
 long long queue_warmup_sent(struct queue *q, const char *dest, long long day);

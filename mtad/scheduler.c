@@ -3,10 +3,12 @@
  * scheduler.h).  One mutex guards everything here; the claim (a writer
  * transaction) runs with it released.
  *
- * Tables: domains (name -> next due time, claimed count, destination key)
- * and destinations (key -> pending units FIFO, connections in use),
- * both small chained hash tables; destinations with pending units are
- * also on a ring for round-robin dispatch.
+ * Tables, all small chained hash tables: domains (name -> next due time,
+ * claimed count, pause, MX provider), destinations (key -> pending units
+ * FIFO, connections, own budget or the provider's), MX providers (name ->
+ * shared budget, pause), and what MX lookups taught (domain -> provider,
+ * for LIM_PROVIDER_TTL).  Destinations with pending units are also on a
+ * ring for round-robin dispatch.
  */
 #include "scheduler.h"
 
@@ -37,6 +39,7 @@ struct sched_pause {
  * or an MX domain's own, or shared by an MX provider's domains. */
 struct sched_budget {
 	unsigned conns, max_conns;
+	unsigned waiting;		/* connections kept for the next slot */
 	/* `rate=`: one message every `interval` seconds, no burst (GCRA:
 	 * the next may go at `tat`, wall-clock seconds); 0: none */
 	double interval, tat;
@@ -163,20 +166,28 @@ sched_group_ref(struct sched_group *g)
 	return g;
 }
 
-/* Drop a reference; the group goes with the last one once it has no
- * connection open and no pause running. */
+/* Free g if nothing refers to it, no connection counts in it and no
+ * pause of it runs (a pause outlives its domains; sched_known_sweep
+ * comes back for it). */
 static void
-sched_group_unref(struct sched_group *g)
+sched_group_drop_if_idle(struct sched_group *g, time_t now)
 {
 	struct sched_group **pp;
 
-	if (g == NULL || --g->refs > 0 || g->b.conns > 0 || g->pause.until > time(NULL))
+	if (g->refs > 0 || g->b.conns > 0 || g->pause.until > now)
 		return;
 	for (pp = &sc.groups[sched_hash(g->name)]; *pp != g; pp = &(*pp)->hnext)
 		;
 	*pp = g->hnext;
 	free(g->pause.why);
 	free(g);
+}
+
+static void
+sched_group_unref(struct sched_group *g)
+{
+	if (g != NULL && --g->refs == 0)
+		sched_group_drop_if_idle(g, time(NULL));
 }
 
 /* The provider learned for `domain`, unless forgotten by now. */
@@ -213,7 +224,8 @@ sched_known_set(const char *domain, struct sched_group *g, time_t now)
 	k->at = now;
 }
 
-/* Forget what is older than LIM_PROVIDER_TTL; at most once a minute. */
+/* Forget what is older than LIM_PROVIDER_TTL, and providers whose last
+ * pause ended with nothing left referring to them; at most once a minute. */
 static void
 sched_known_sweep(time_t now)
 {
@@ -224,7 +236,12 @@ sched_known_sweep(time_t now)
 	sc.known_swept = now;
 	for (b = 0; b < SCHED_BUCKETS; b++) {
 		struct sched_known **pp = &sc.known[b], *k;
+		struct sched_group *g, *gn;
 
+		for (g = sc.groups[b]; g != NULL; g = gn) {
+			gn = g->hnext;
+			sched_group_drop_if_idle(g, now);
+		}
 		while ((k = *pp) != NULL) {
 			if (now - k->at < LIM_PROVIDER_TTL) {
 				pp = &k->hnext;
@@ -311,7 +328,8 @@ sched_target_for(const struct conf *c, struct sched_domain *d, struct sched_targ
 		t->port = c->mx_port;
 		t->tls = ROUTE_TLS_MAY;
 		(void)str_fmt(key, keysize, "mx:%s", d->name);
-		*shared = d->grp != NULL && conf_limit_named(c, d->name) == NULL;
+		*shared = d->grp != NULL && (strcmp(d->name, d->grp->name) == 0 ||
+		    conf_limit_named(c, d->name) == NULL);
 		l = conf_limit_for(c, *shared ? d->grp->name : d->name);
 	}
 	t->msgs_per_conn = l && l->messages_per_connection ? l->messages_per_connection :
@@ -449,6 +467,18 @@ struct sched_claim {
 	int want, capped, probe;
 };
 
+/* How many of the claimed recipients go for the first time (a retry does
+ * not count against the warm-up cap again). */
+static int
+sched_claim_new(const struct queue_claim *v, int n)
+{
+	int i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += v[i].attempts == 0;
+	return k;
+}
+
 static int
 sched_claim_job(struct queue *q, void *arg)
 {
@@ -468,7 +498,7 @@ sched_claim_job(struct queue *q, void *arg)
 	}
 	cl->n = queue_claim(q, cl->domain, cl->now, cl->want, &cl->v, &cl->next);
 	if (cl->n > 0 && cl->warm_cap > 0 &&
-	    queue_warmup_add(q, cl->warm_key, day, cl->n) != QUEUE_OK) {
+	    queue_warmup_add(q, cl->warm_key, day, sched_claim_new(cl->v, cl->n)) != QUEUE_OK) {
 		queue_claims_free(cl->v, cl->n);
 		cl->v = NULL;
 		cl->n = -1;
@@ -535,6 +565,8 @@ sched_claim(struct sched_domain *d, time_t now, const struct conf *c)
 	pthread_mutex_unlock(&sc.lock);
 	if (writer_run(&job) != QUEUE_OK) {
 		log_msg("mtad", "queue_error", "claim for %s failed; retrying in 10s", name);
+		queue_claims_free(cl.v, cl.n > 0 ? cl.n : 0);	/* rolled back */
+		cl.v = NULL;
 		cl.n = 0, cl.next = now + 10, cl.capped = 0, cl.want = -1;
 	}
 	pthread_mutex_lock(&sc.lock);
@@ -572,7 +604,13 @@ sched_claim_due(time_t now, const struct conf *c)
 
 			for (d = sc.domains[b]; d != NULL; d = dn) {
 				dn = d->hnext;
-				time_t paused = sched_paused_at(d, now);
+				time_t paused;
+
+				if (d->grp != NULL && conf_route_for(c, d->name) != NULL) {
+					sched_group_unref(d->grp);	/* routed: */
+					d->grp = NULL;			/* no provider */
+				}
+				paused = sched_paused_at(d, now);
 
 				if (paused) {	/* throttled, or warm-up capped */
 					if (d->next_due != 0 && (next == 0 || paused < next))
@@ -684,8 +722,9 @@ sched_dispatch_one(void)
 			if (sc.ring == NULL || was_last)
 				return 0;
 		} else if (sched_budget(d)->conns < sched_budget(d)->max_conns &&
-		    (sched_budget(d)->interval <= 0 || sched_budget(d)->tat <= sched_now())) {
-			break;
+		    (sched_budget(d)->interval <= 0 || (sched_budget(d)->waiting == 0 &&
+		    sched_budget(d)->tat <= sched_now()))) {
+			break;	/* (the next slot is a waiting connection's) */
 		} else {
 			prev = d;
 			if (was_last)
@@ -722,7 +761,7 @@ sched_rate_next(void)
 		const struct sched_budget *b = sched_budget(d);
 
 		if (d->pending > 0 && b->interval > 0 && b->conns < b->max_conns &&
-		    (next == 0 || b->tat < next))
+		    b->waiting == 0 && (next == 0 || b->tat < next))
 			next = b->tat;
 		d = d->ring_next;
 	} while (d != sc.ring);
@@ -1049,7 +1088,7 @@ sched_learn_provider(const char *domain, const char *mx_host)
 	struct sched_domain *d;
 	struct sched_group *g;
 	struct writer_job probe = { .fn = sched_probe_job, .arg = name };
-	int counted;
+	int counted, changed;
 
 	if (provider_of(mx_host, name, sizeof name) < 0)
 		return;
@@ -1057,14 +1096,15 @@ sched_learn_provider(const char *domain, const char *mx_host)
 	g = sched_group_ref(sched_group(name));	/* held while it changes hands */
 	sched_known_set(domain, g, time(NULL));
 	d = sched_domain(domain, 1);
-	if (d->grp != g) {
+	if ((changed = d->grp != g) != 0) {
 		sched_group_unref(d->grp);
 		d->grp = sched_group_ref(g);
 	}
 	sched_group_unref(g);
 	counted = d->probe;
 	d->probe = 0;
-	sched_kick();
+	if (counted || changed)
+		sched_kick();	/* the claim loop has something new to go by */
 	pthread_mutex_unlock(&sc.lock);
 	if (counted && writer_run(&probe) != QUEUE_OK)
 		log_msg("mtad", "queue_error", "warm-up count for %s not recorded", name);
@@ -1134,6 +1174,8 @@ sched_more(struct sched_job *job)
 	pthread_mutex_lock(&sc.lock);
 	while (!sc.stopping && job->dest->pending > 0 &&
 	    job->on_conn < job->target.msgs_per_conn) {
+		struct sched_budget *b;
+		struct sched_group *g;
 		struct timespec until;
 		double at;
 
@@ -1143,7 +1185,12 @@ sched_more(struct sched_job *job)
 		at = sched_now() + wait;	/* keep the connection for the slot */
 		until.tv_sec = (time_t)at;
 		until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
+		g = sched_group_ref(job->dest->grp);	/* kept while we wait */
+		b = g != NULL ? &g->b : &job->dest->own;
+		b->waiting++;
 		(void)pthread_cond_timedwait(&sc.slot, &sc.lock, &until);
+		b->waiting--;
+		sched_group_unref(g);
 	}
 	pthread_mutex_unlock(&sc.lock);
 	return job->units != NULL;

@@ -92,8 +92,10 @@ void sched_paused(void (*cb)(void *ctx, const char *name, int provider, time_t u
  * provider's), or 0. */
 time_t sched_paused_until(const char *domain);
 /* A worker found `mx_host` the first MX host of `domain`: from now on
- * (for LIM_PROVIDER_TTL) the domain shares its provider's budget (unless a
- * `limit` line names it), pauses and warm-up count. */
+ * the domain shares its provider's budget (unless a `limit` line names
+ * the domain itself), pauses and warm-up count -- while its scheduler
+ * entry lives, and for a new entry if the lookup is less than
+ * LIM_PROVIDER_TTL old.  A routed domain has no provider. */
 void sched_learn_provider(const char *domain, const char *mx_host);
 /* What is in flight: recipients claimed, connections open. */
 void sched_info(unsigned *claimed, unsigned *connections);

@@ -679,6 +679,8 @@ static const struct {
 	  E("t.conf:1: warmup: since= must be a date, YYYY-MM-DD") },
 	{ "warmup daily=10 since=2026-1-01\n",
 	  E("t.conf:1: warmup: since= must be a date, YYYY-MM-DD") },
+	{ "warmup daily=10 since=2026-02-30\n",
+	  E("t.conf:1: warmup: since= must be a date, YYYY-MM-DD") },
 	{ "warmup daily=10 since=2026-11-01x\n",
 	  E("t.conf:1: warmup: since= must be a date, YYYY-MM-DD") },
 	{ "warmup daily=10 since=2026-11-01 growth=50\n",
