@@ -13,6 +13,7 @@ Run: MTAD_BIN=/work/main/build/mtad MTACTL_BIN=/work/main/build/mtactl \
 """
 import datetime
 import json
+import signal
 
 import pytest
 
@@ -156,6 +157,30 @@ def test_throttle_pauses_the_whole_provider(mx_mtad, sink):
     assert m.mtactl("retry", "--domain", "b.example").returncode == 0
     sink.wait_messages(1, T, rcpt="y@b.example")
     assert ctl_json(m, "status")["paused"] == []
+
+
+def test_a_routed_domain_leaves_its_provider(mx_mtad, sink):
+    """a.example was delivered by MX (provider bigmail.example); a reload
+    routes it to a smarthost: the provider's throttling pause no longer
+    holds its mail."""
+    relay = Sink("127.0.0.1", free_port()).start()
+    try:
+        m = mx_mtad()
+        learn(m, sink, ["a.example", "b.example"])
+        sink.on_rcpt("421 4.7.0 try later", rcpts=["x@b.example"])
+        mark = m.mark()
+        submit(m, ["x@b.example"])
+        m.wait_for_log(r"^\S+ b\.example event=throttled msg=\"paused 60s with MX "
+                       r"provider bigmail\.example", since=mark)
+        m.write_config(m.extra + f"route a.example 127.0.0.1:{relay.port} tls=none\n")
+        mark = m.mark()
+        m.signal(signal.SIGHUP)
+        m.wait_for_log(r" event=reloaded ", since=mark)
+        submit(m, ["y@a.example"])
+        relay.wait_messages(1, T, rcpt="y@a.example")
+        assert [p["domain"] for p in ctl_json(m, "status")["paused"]] == ["bigmail.example"]
+    finally:
+        relay.stop()
 
 
 def test_warmup_caps_each_provider_a_day(mx_mtad, sink):
