@@ -1093,6 +1093,13 @@ sched_learn_provider(const char *domain, const char *mx_host)
 	if (provider_of(mx_host, name, sizeof name) < 0)
 		return;
 	pthread_mutex_lock(&sc.lock);
+	counted = sched_domain(domain, 1)->probe;
+	pthread_mutex_unlock(&sc.lock);
+	/* The probe counts before the domain can be claimed again (it is not
+	 * while the probe is out): no claim reads the day's count without it. */
+	if (counted && writer_run(&probe) != QUEUE_OK)
+		log_msg("mtad", "queue_error", "warm-up count for %s not recorded", name);
+	pthread_mutex_lock(&sc.lock);
 	g = sched_group_ref(sched_group(name));	/* held while it changes hands */
 	sched_known_set(domain, g, time(NULL));
 	d = sched_domain(domain, 1);
@@ -1101,13 +1108,11 @@ sched_learn_provider(const char *domain, const char *mx_host)
 		d->grp = sched_group_ref(g);
 	}
 	sched_group_unref(g);
-	counted = d->probe;
-	d->probe = 0;
+	if (counted)
+		d->probe = 0;
 	if (counted || changed)
 		sched_kick();	/* the claim loop has something new to go by */
 	pthread_mutex_unlock(&sc.lock);
-	if (counted && writer_run(&probe) != QUEUE_OK)
-		log_msg("mtad", "queue_error", "warm-up count for %s not recorded", name);
 }
 
 void
