@@ -165,6 +165,19 @@ ctl_str(const char *s)
 
 typedef void ctl_fn(struct ctl_client *c, const struct ctl_request *r);
 
+/* A listing's reply: the rows the reader filled `list` with, or (rc < 0)
+ * the database's error; takes `list` either way. */
+static void
+ctl_reply_rows(struct ctl_client *c, json_t *list, int rc)
+{
+	if (rc < 0) {
+		json_decref(list);
+		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
+		return;
+	}
+	ctl_reply_ok(c, list);
+}
+
 /* A domain, or an MX provider (provider: true), paused for throttling
  * or its warm-up cap: {domain, provider, until, reply}. */
 static void
@@ -270,12 +283,7 @@ ctl_queue_list(struct ctl_client *c, const struct ctl_request *r)
 {
 	json_t *list = json_array();
 
-	if (queue_list(ctl.q, &r->sel, ctl_row_json, list) < 0) {
-		json_decref(list);
-		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
-		return;
-	}
-	ctl_reply_ok(c, list);
+	ctl_reply_rows(c, list, queue_list(ctl.q, &r->sel, ctl_row_json, list));
 }
 
 static void
@@ -305,12 +313,8 @@ ctl_queue_domains(struct ctl_client *c, const struct ctl_request *r)
 	json_t *list = json_array();
 	int limit = r->sel.limit < LIM_DOMAIN_ROWS ? r->sel.limit : LIM_DOMAIN_ROWS;
 
-	if (queue_domain_groups(ctl.q, r->by_sender, limit, ctl_group_json, list) < 0) {
-		json_decref(list);
-		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
-		return;
-	}
-	ctl_reply_ok(c, list);
+	ctl_reply_rows(c, list, queue_domain_groups(ctl.q, r->by_sender, limit,
+	    ctl_group_json, list));
 }
 
 static void
@@ -394,12 +398,7 @@ ctl_bounces(struct ctl_client *c, const struct ctl_request *r)
 	    NULL, r->sel.offset, r->sel.limit };
 	json_t *list = json_array();
 
-	if (queue_bounces(ctl.q, &b, ctl_bounce_json, list) < 0) {
-		json_decref(list);
-		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
-		return;
-	}
-	ctl_reply_ok(c, list);
+	ctl_reply_rows(c, list, queue_bounces(ctl.q, &b, ctl_bounce_json, list));
 }
 
 static void
@@ -506,12 +505,7 @@ ctl_user_list(struct ctl_client *c, const struct ctl_request *r)
 	json_t *list = json_array();
 
 	(void)r;
-	if (queue_users(ctl.q, ctl_user_json, list) < 0) {
-		json_decref(list);
-		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
-		return;
-	}
-	ctl_reply_ok(c, list);
+	ctl_reply_rows(c, list, queue_users(ctl.q, ctl_user_json, list));
 }
 
 /* ---- changing commands (through the writer) ---- */
@@ -967,12 +961,7 @@ ctl_domain_list(struct ctl_client *c, const struct ctl_request *r)
 	json_t *list = json_array();
 
 	(void)r;
-	if (domain_list(ctl.q, ctl_domain_name, list) < 0) {
-		json_decref(list);
-		ctl_reply_error(c, "failed", queue_errmsg(ctl.q));
-		return;
-	}
-	ctl_reply_ok(c, list);
+	ctl_reply_rows(c, list, domain_list(ctl.q, ctl_domain_name, list));
 }
 
 /* ---- reload and monitor ---- */

@@ -297,6 +297,17 @@ sched_domain_drop_if_idle(struct sched_domain *d, time_t now)
 	free(d);
 }
 
+/* A domain that a `route` sends (a reload may have added one since its
+ * MX lookup) has no MX provider: not its limits, pauses or warm-up. */
+static void
+sched_routed_no_provider(struct sched_domain *d, const struct conf *c)
+{
+	if (d->grp != NULL && conf_route_for(c, d->name) != NULL) {
+		sched_group_unref(d->grp);
+		d->grp = NULL;
+	}
+}
+
 /* ---- destinations ---- */
 
 /* Where mail for domain d goes under configuration c, and the `limit`
@@ -361,10 +372,7 @@ sched_dest_for(const struct conf *c, struct sched_domain *dom)
 	const struct conf_limit *l;
 	int shared;
 
-	if (dom->grp != NULL && conf_route_for(c, dom->name) != NULL) {
-		sched_group_unref(dom->grp);	/* routed now: no provider */
-		dom->grp = NULL;
-	}
+	sched_routed_no_provider(dom, c);
 	l = sched_target_for(c, dom, &t, key, sizeof key, &shared);
 	pp = &sc.dests[sched_hash(key)];
 	for (d = *pp; d != NULL; d = d->hnext)
@@ -606,10 +614,7 @@ sched_claim_due(time_t now, const struct conf *c)
 				dn = d->hnext;
 				time_t paused;
 
-				if (d->grp != NULL && conf_route_for(c, d->name) != NULL) {
-					sched_group_unref(d->grp);	/* routed: */
-					d->grp = NULL;			/* no provider */
-				}
+				sched_routed_no_provider(d, c);
 				paused = sched_paused_at(d, now);
 
 				if (paused) {	/* throttled, or warm-up capped */
